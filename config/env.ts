@@ -1,0 +1,53 @@
+/**
+ * Environment configuration, validated once, with errors that name the variable at fault.
+ * Used by hardhat.config.ts (network definitions), the deploy preflight and, later, every service.
+ */
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable}: ${message}`);
+  }
+}
+
+/** Returns the variable's trimmed value, or undefined when it is unset or blank. */
+export function optionalEnv(name: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const value = env[name]?.trim();
+  return value ? value : undefined;
+}
+
+/** Returns the variable's value or throws a ConfigError naming it. */
+export function requireEnv(name: string, env: NodeJS.ProcessEnv = process.env): string {
+  const value = optionalEnv(name, env);
+  if (value === undefined) throw new ConfigError(name, "is required but not set (see .env.example)");
+  return value;
+}
+
+const PRIVATE_KEY = /^0x[0-9a-fA-F]{64}$/;
+const ADDRESS = /^0x[0-9a-fA-F]{40}$/;
+
+export function requirePrivateKey(name: string, env: NodeJS.ProcessEnv = process.env): string {
+  const value = requireEnv(name, env);
+  if (!PRIVATE_KEY.test(value)) throw new ConfigError(name, "must be a 0x-prefixed 32-byte hex private key");
+  return value;
+}
+
+export function requireAddress(name: string, env: NodeJS.ProcessEnv = process.env): string {
+  const value = requireEnv(name, env);
+  if (!ADDRESS.test(value)) throw new ConfigError(name, `must be a 0x-prefixed 20-byte hex address, got "${value}"`);
+  return value;
+}
+
+export function requireUrl(name: string, env: NodeJS.ProcessEnv = process.env): string {
+  const value = requireEnv(name, env);
+  try {
+    const url = new URL(value);
+    if (!["http:", "https:", "ws:", "wss:"].includes(url.protocol)) throw new Error("bad protocol");
+  } catch {
+    throw new ConfigError(name, `must be an http(s) or ws(s) URL, got "${value}"`);
+  }
+  return value;
+}

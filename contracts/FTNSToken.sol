@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {AccessControlUpgradeable} from "@openzeppelin/contracts-upgradeable/access/AccessControlUpgradeable.sol";
+import {Initializable} from "@openzeppelin/contracts-upgradeable/proxy/utils/Initializable.sol";
+import {UUPSUpgradeable} from "@openzeppelin/contracts-upgradeable/proxy/utils/UUPSUpgradeable.sol";
+import {ERC20Upgradeable} from "@openzeppelin/contracts-upgradeable/token/ERC20/ERC20Upgradeable.sol";
+import {ERC20BurnableUpgradeable} from
+    "@openzeppelin/contracts-upgradeable/token/ERC20/extensions/ERC20BurnableUpgradeable.sol";
+import {ERC20CappedUpgradeable} from
+    "@openzeppelin/contracts-upgradeable/token/ERC20/extensions/ERC20CappedUpgradeable.sol";
+import {ERC20PausableUpgradeable} from
+    "@openzeppelin/contracts-upgradeable/token/ERC20/extensions/ERC20PausableUpgradeable.sol";
+import {ERC20PermitUpgradeable} from
+    "@openzeppelin/contracts-upgradeable/token/ERC20/extensions/ERC20PermitUpgradeable.sol";
+import {ERC20VotesUpgradeable} from
+    "@openzeppelin/contracts-upgradeable/token/ERC20/extensions/ERC20VotesUpgradeable.sol";
+import {NoncesUpgradeable} from "@openzeppelin/contracts-upgradeable/utils/NoncesUpgradeable.sol";
+
+import {IFTNSToken} from "./interfaces/IFTNSToken.sol";
+
+/// @title FTNSToken
+/// @notice See {IFTNSToken}. All state lives in OpenZeppelin's ERC-7201 namespaces; this contract adds none, so
+/// upgrades only have to respect the library's layout.
+/// @custom:security-contact security@prsm.example
+contract FTNSToken is
+    IFTNSToken,
+    Initializable,
+    ERC20Upgradeable,
+    ERC20BurnableUpgradeable,
+    ERC20CappedUpgradeable,
+    ERC20PausableUpgradeable,
+    ERC20PermitUpgradeable,
+    ERC20VotesUpgradeable,
+    AccessControlUpgradeable,
+    UUPSUpgradeable
+{
+    /// @inheritdoc IFTNSToken
+    bytes32 public constant MINTER_ROLE = keccak256("MINTER_ROLE");
+    /// @inheritdoc IFTNSToken
+    bytes32 public constant GUARDIAN_ROLE = keccak256("GUARDIAN_ROLE");
+    /// @inheritdoc IFTNSToken
+    bytes32 public constant UPGRADER_ROLE = keccak256("UPGRADER_ROLE");
+    /// @inheritdoc IFTNSToken
+    uint256 public constant MAX_SUPPLY = 1_000_000_000 ether;
+    /// @inheritdoc IFTNSToken
+    uint256 public constant INITIAL_SUPPLY = 100_000_000 ether;
+
+    /// @custom:oz-upgrades-unsafe-allow constructor
+    constructor() {
+        _disableInitializers();
+    }
+
+    /// @notice Sets up the token behind its proxy.
+    /// @param treasury Receives the initial 100,000,000 FTNS (the protocol timelock).
+    /// @param admin Holds DEFAULT_ADMIN_ROLE and UPGRADER_ROLE (the protocol timelock).
+    /// @param guardian May pause and unpause.
+    function initialize(address treasury, address admin, address guardian) external initializer {
+        if (treasury == address(0)) revert FTNSZeroAddress("treasury");
+        if (admin == address(0)) revert FTNSZeroAddress("admin");
+        if (guardian == address(0)) revert FTNSZeroAddress("guardian");
+
+        __ERC20_init("PRSM Fungible Tokens for Node Support", "FTNS");
+        __ERC20Burnable_init();
+        __ERC20Capped_init(MAX_SUPPLY);
+        __ERC20Pausable_init();
+        __ERC20Permit_init("PRSM Fungible Tokens for Node Support");
+        __ERC20Votes_init();
+        __AccessControl_init();
+        __UUPSUpgradeable_init();
+
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        _grantRole(UPGRADER_ROLE, admin);
+        _grantRole(GUARDIAN_ROLE, guardian);
+        _mint(treasury, INITIAL_SUPPLY);
+    }
+
+    /// @inheritdoc IFTNSToken
+    function mint(address to, uint256 amount) external onlyRole(MINTER_ROLE) {
+        _mint(to, amount);
+    }
+
+    /// @inheritdoc IFTNSToken
+    function pause() external onlyRole(GUARDIAN_ROLE) {
+        _pause();
+    }
+
+    /// @inheritdoc IFTNSToken
+    function unpause() external onlyRole(GUARDIAN_ROLE) {
+        _unpause();
+    }
+
+    /// @notice ERC-6372 clock: votes are checkpointed by block timestamp, which is stable across Polygon's
+    /// variable block times and matches the governor's timestamp-based voting delay and period.
+    function clock() public view override returns (uint48) {
+        return uint48(block.timestamp);
+    }
+
+    /// @notice ERC-6372 clock description.
+    // solhint-disable-next-line func-name-mixedcase
+    function CLOCK_MODE() public pure override returns (string memory) {
+        return "mode=timestamp";
+    }
+
+    function nonces(address owner) public view override(ERC20PermitUpgradeable, NoncesUpgradeable) returns (uint256) {
+        return super.nonces(owner);
+    }
+
+    function _update(address from, address to, uint256 value)
+        internal
+        override(ERC20Upgradeable, ERC20CappedUpgradeable, ERC20PausableUpgradeable, ERC20VotesUpgradeable)
+    {
+        super._update(from, to, value);
+    }
+
+    function _authorizeUpgrade(address) internal override onlyRole(UPGRADER_ROLE) {}
+}

@@ -1,0 +1,26 @@
+import type { DeployFunction } from "hardhat-deploy/types";
+import { ZeroAddress } from "ethers";
+import { parametersFor } from "../config/parameters";
+import { Deployments, Tags } from "../config/deployments";
+
+/**
+ * The timelock: treasury and admin of every PRSM contract. The deployer is its temporary admin and proposer so
+ * the remaining scripts can wire things up; deploy/99_handover.ts revokes both. Execution is open to anyone
+ * (executor = address(0)): only what governance queued can ever run.
+ */
+const deployTimelock: DeployFunction = async (hre) => {
+  const { deployer } = await hre.getNamedAccounts();
+  const { timelock } = parametersFor(hre.network.name);
+
+  await hre.deployments.deploy(Deployments.Timelock, {
+    from: deployer,
+    args: [timelock.minDelay, [deployer], [ZeroAddress], deployer],
+    log: true,
+    waitConfirmations: hre.network.live ? 2 : 1,
+  });
+};
+
+deployTimelock.id = "01_timelock";
+deployTimelock.tags = [Tags.Timelock];
+deployTimelock.dependencies = [Tags.Preflight];
+export default deployTimelock;

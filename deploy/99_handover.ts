@@ -1,0 +1,29 @@
+import type { DeployFunction } from "hardhat-deploy/types";
+import { ethers } from "ethers";
+import { Deployments, Tags } from "../config/deployments";
+import { assertNoEoaPrivileges } from "../helpers/roles";
+
+/**
+ * The last step of every full deployment: the deployer gives up the temporary timelock roles it used for wiring,
+ * then the script proves that no externally owned account holds any admin, proposer, upgrader or minter role.
+ */
+const handover: DeployFunction = async (hre) => {
+  const { deployer } = await hre.getNamedAccounts();
+  const { execute, read, log } = hre.deployments;
+  const opts = { from: deployer, log: true, waitConfirmations: hre.network.live ? 2 : 1 };
+
+  for (const roleName of ["PROPOSER_ROLE", "CANCELLER_ROLE", "DEFAULT_ADMIN_ROLE"] as const) {
+    const role = roleName === "DEFAULT_ADMIN_ROLE" ? ethers.ZeroHash : ethers.id(roleName);
+    if (await read(Deployments.Timelock, "hasRole", role, deployer)) {
+      await execute(Deployments.Timelock, opts, "renounceRole", role, deployer);
+    }
+  }
+
+  await assertNoEoaPrivileges(hre);
+  log("handover: no externally owned account holds a privileged role");
+};
+
+handover.tags = [Tags.Handover];
+handover.dependencies = [Tags.Token];
+handover.runAtTheEnd = true;
+export default handover;

@@ -1,0 +1,53 @@
+import { subtask } from "hardhat/config";
+import { TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD } from "hardhat/builtin-tasks/task-names";
+import type { HardhatUserConfig } from "hardhat/config";
+import "@nomicfoundation/hardhat-toolbox";
+import "@openzeppelin/hardhat-upgrades";
+import "hardhat-deploy";
+import { networks } from "./config/networks";
+import "./tasks";
+
+const SOLC_VERSION = "0.8.28";
+
+// No compiler may be downloaded on these machines: compile with the solc-js build shipped in the `solc`
+// npm package, pinned to the same version in package.json.
+subtask(TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD, async (args: { solcVersion: string }, _hre, runSuper) => {
+  if (args.solcVersion !== SOLC_VERSION) return runSuper();
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const solc = require("solc") as { version(): string };
+  const longVersion = solc.version().replace(/\.Emscripten\.clang$/, "");
+  if (!longVersion.startsWith(SOLC_VERSION)) {
+    throw new Error(`The solc npm package is ${longVersion}; hardhat.config.ts expects ${SOLC_VERSION}`);
+  }
+  return { compilerPath: require.resolve("solc/soljson.js"), isSolcJs: true, version: SOLC_VERSION, longVersion };
+});
+
+const config: HardhatUserConfig = {
+  solidity: {
+    version: SOLC_VERSION,
+    settings: {
+      optimizer: { enabled: true, runs: 10_000 },
+      evmVersion: "cancun",
+    },
+  },
+  networks: networks(),
+  namedAccounts: {
+    deployer: { default: 0 },
+  },
+  paths: {
+    sources: "contracts",
+    tests: "test",
+    deploy: "deploy",
+    deployments: "deployments",
+  },
+  typechain: { outDir: "typechain-types", target: "ethers-v6" },
+  gasReporter: { enabled: false },
+  mocha: {
+    timeout: 120_000,
+    reporter: "./test/support/summary-reporter.js",
+  },
+  etherscan: { apiKey: process.env.ETHERSCAN_API_KEY ?? "" },
+  sourcify: { enabled: false },
+};
+
+export default config;

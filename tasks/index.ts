@@ -1,0 +1,2 @@
+// Hardhat tasks for people using PRSM from a terminal. Each concern has its own module.
+import "./deploy";

@@ -1,0 +1,55 @@
+/**
+ * Test fixtures built from the deploy scripts themselves (hardhat-deploy `deployments.fixture`), so the scripts
+ * that deploy to Polygon are the ones under test.
+ */
+import { deployments, ethers, network } from "hardhat";
+import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
+import { Deployments, Tags } from "../../config/deployments";
+import type { FTNSToken, ProtocolTimelock } from "../../typechain-types";
+
+export interface Protocol {
+  token: FTNSToken;
+  timelock: ProtocolTimelock;
+  deployer: HardhatEthersSigner;
+  /** Funded accounts that hold no role. */
+  users: HardhatEthersSigner[];
+}
+
+async function load(): Promise<Protocol> {
+  const [deployer, ...users] = await ethers.getSigners();
+  const token = await ethers.getContractAt("FTNSToken", (await deployments.get(Deployments.Token)).address);
+  const timelock = await ethers.getContractAt(
+    "ProtocolTimelock",
+    (await deployments.get(Deployments.Timelock)).address,
+  );
+  return { token, timelock, deployer, users };
+}
+
+/**
+ * The complete deployment, handover included: the state a live network is left in. Built with hardhat-deploy's
+ * createFixture (snapshot once, revert on every later call); do not mix with network-helpers' loadFixture, whose
+ * snapshots hardhat-deploy's would invalidate.
+ */
+export const deployProtocol = deployments.createFixture(async () => {
+  await deployments.fixture();
+  return load();
+});
+
+/** Everything up to the token, before the handover: the deployer still proposes to the timelock. */
+export const deployBeforeHandover = deployments.createFixture(async () => {
+  // fallbackToGlobal: false, or hardhat-deploy reuses the full (handed-over) snapshot when one exists.
+  await deployments.fixture([Tags.Token], { fallbackToGlobal: false });
+  return load();
+});
+
+/**
+ * A signer for a contract address (the timelock, say), funded for gas. Unit tests use it to exercise the functions
+ * that only governance can reach; the governance lifecycle tests go through real proposals instead.
+ */
+export async function impersonate(address: string): Promise<HardhatEthersSigner> {
+  await network.provider.request({ method: "hardhat_impersonateAccount", params: [address] });
+  await network.provider.request({ method: "hardhat_setBalance", params: [address, "0x56BC75E2D63100000"] });
+  return ethers.getSigner(address);
+}
+
+export const ftns = (whole: bigint | number | string): bigint => ethers.parseEther(String(whole));
