@@ -60,11 +60,12 @@ contract FTNSToken is
         if (admin == address(0)) revert FTNSZeroAddress("admin");
         if (guardian == address(0)) revert FTNSZeroAddress("guardian");
 
-        __ERC20_init("PRSM Fungible Tokens for Node Support", "FTNS");
+        // A name under 32 bytes fits one storage slot: the upgradeable EIP-712 domain re-reads it on every permit.
+        __ERC20_init("PRSM FTNS", "FTNS");
         __ERC20Burnable_init();
         __ERC20Capped_init(MAX_SUPPLY);
         __ERC20Pausable_init();
-        __ERC20Permit_init("PRSM Fungible Tokens for Node Support");
+        __ERC20Permit_init("PRSM FTNS");
         __ERC20Votes_init();
         __AccessControl_init();
         __UUPSUpgradeable_init();

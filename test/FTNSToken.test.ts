@@ -26,7 +26,7 @@ describe("FTNSToken", () => {
   describe("initialisation", () => {
     it("mints 100,000,000 FTNS to the timelock treasury and nothing else", async () => {
       const { token, timelock } = await deployProtocol();
-      expect(await token.name()).to.equal("PRSM Fungible Tokens for Node Support");
+      expect(await token.name()).to.equal("PRSM FTNS");
       expect(await token.symbol()).to.equal("FTNS");
       expect(await token.decimals()).to.equal(18n);
       expect(await token.totalSupply()).to.equal(ftns(100_000_000));
