@@ -2,11 +2,13 @@
 export const Deployments = {
   Timelock: "ProtocolTimelock",
   Token: "FTNSToken",
+  Governor: "FTNSGovernor",
 } as const;
 
 export const Tags = {
   Preflight: "Preflight",
   Timelock: "Timelock",
   Token: "FTNSToken",
+  Governor: "FTNSGovernor",
   Handover: "Handover",
 } as const;

@@ -51,3 +51,15 @@ export function requireUrl(name: string, env: NodeJS.ProcessEnv = process.env): 
   }
   return value;
 }
+
+/** A comma-separated list of addresses; at least one. */
+export function requireAddressList(name: string, env: NodeJS.ProcessEnv = process.env): string[] {
+  const items = requireEnv(name, env)
+    .split(",")
+    .map((item) => item.trim())
+    .filter(Boolean);
+  const bad = items.find((item) => !ADDRESS.test(item));
+  if (bad !== undefined) throw new ConfigError(name, `contains "${bad}", which is not a 0x-prefixed 20-byte hex address`);
+  if (items.length === 0) throw new ConfigError(name, "must list at least one address");
+  return items;
+}

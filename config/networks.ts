@@ -4,7 +4,7 @@
  * nothing) when any of it is missing.
  */
 import type { NetworksUserConfig } from "hardhat/types";
-import { optionalEnv, requireAddress, requirePrivateKey, requireUrl } from "./env";
+import { optionalEnv, requireAddress, requireAddressList, requirePrivateKey, requireUrl } from "./env";
 
 export interface LiveNetwork {
   chainId: number;
@@ -20,7 +20,7 @@ export const LIVE_NETWORKS: Record<string, LiveNetwork> = {
 export function liveNetworkEnv(network: string): string[] {
   const live = LIVE_NETWORKS[network];
   if (!live) return [];
-  return [live.rpcUrlVariable, "DEPLOYER_PRIVATE_KEY", "GUARDIAN_ADDRESS"];
+  return [live.rpcUrlVariable, "DEPLOYER_PRIVATE_KEY", "GUARDIAN_ADDRESS", "SAFETY_COUNCIL_ADDRESS"];
 }
 
 export function isLiveNetwork(network: string): boolean {
@@ -37,6 +37,8 @@ export function assertLiveNetworkEnv(network: string, env: NodeJS.ProcessEnv = p
   requireUrl(live.rpcUrlVariable, env);
   requirePrivateKey("DEPLOYER_PRIVATE_KEY", env);
   requireAddress("GUARDIAN_ADDRESS", env);
+  requireAddress("SAFETY_COUNCIL_ADDRESS", env);
+  requireAddressList("INITIAL_PARTICIPANTS", env);
 }
 
 // Hardhat needs a syntactically valid URL at config load even for networks that are not used; the

@@ -13,17 +13,53 @@ export interface ProtocolParameters {
     /** Who may pause FTNS transfers: "deployer" on local chains, an environment variable elsewhere. */
     guardian: { kind: "deployer" } | { kind: "env"; variable: string };
   };
+  governor: {
+    votingDelay: number;
+    votingPeriod: number;
+    /** In FTNS (linear): what a proposer must have delegated to it. */
+    proposalThreshold: bigint;
+    /** In quadratic units with 9 decimals (see IGovernorCountingQuadratic): sqrt of raw FTNS units. */
+    quorum: bigint;
+    lateQuorumVoteExtension: number;
+    /** Who can cancel queued proposals: a named local account, or an address from the environment. */
+    safetyCouncil: { kind: "namedAccount"; name: string } | { kind: "env"; variable: string };
+    /** Bootstrap participants: the first N local accounts, or a comma-separated list from the environment. */
+    initialParticipants: { kind: "localAccounts"; count: number } | { kind: "env"; variable: string };
+  };
 }
+
+/** One quadratic unit: sqrt(1 FTNS in raw units) = sqrt(1e18) = 1e9. */
+export const QUADRATIC_UNIT = 10n ** 9n;
 
 const LIVE: ProtocolParameters = {
   timelock: { minDelay: 2 * DAY },
   token: { guardian: { kind: "env", variable: "GUARDIAN_ADDRESS" } },
+  governor: {
+    votingDelay: 1 * DAY,
+    votingPeriod: 7 * DAY,
+    proposalThreshold: 1_000n * 10n ** 18n,
+    // e.g. 50 participants with 10,000 FTNS each (100 units apiece)
+    quorum: 5_000n * 10n ** 9n,
+    lateQuorumVoteExtension: 2 * DAY,
+    safetyCouncil: { kind: "env", variable: "SAFETY_COUNCIL_ADDRESS" },
+    initialParticipants: { kind: "env", variable: "INITIAL_PARTICIPANTS" },
+  },
 };
 
 /** Local chains use short delays so that whole lifecycles fit into a test or a demo. */
 const LOCAL: ProtocolParameters = {
   timelock: { minDelay: 60 },
   token: { guardian: { kind: "deployer" } },
+  governor: {
+    votingDelay: 10,
+    votingPeriod: 300,
+    proposalThreshold: 1_000n * 10n ** 18n,
+    // one participant with 10,000 FTNS
+    quorum: 100n * 10n ** 9n,
+    lateQuorumVoteExtension: 60,
+    safetyCouncil: { kind: "namedAccount", name: "safetyCouncil" },
+    initialParticipants: { kind: "localAccounts", count: 10 },
+  },
 };
 
 const BY_NETWORK: Record<string, ProtocolParameters> = {

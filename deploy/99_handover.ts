@@ -1,11 +1,12 @@
 import type { DeployFunction } from "hardhat-deploy/types";
 import { ethers } from "ethers";
 import { Deployments, Tags } from "../config/deployments";
-import { assertNoEoaPrivileges } from "../helpers/roles";
+import { assertGovernanceLive, assertNoEoaPrivileges } from "../helpers/roles";
 
 /**
  * The last step of every full deployment: the deployer gives up the temporary timelock roles it used for wiring,
- * then the script proves that no externally owned account holds any admin, proposer, upgrader or minter role.
+ * then the script proves that no externally owned account holds any admin, proposer, upgrader or minter role, and
+ * that governance can still act (otherwise revoking the deployer would freeze the protocol).
  */
 const handover: DeployFunction = async (hre) => {
   const { deployer } = await hre.getNamedAccounts();
@@ -20,10 +21,11 @@ const handover: DeployFunction = async (hre) => {
   }
 
   await assertNoEoaPrivileges(hre);
-  log("handover: no externally owned account holds a privileged role");
+  await assertGovernanceLive(hre);
+  log("handover: no externally owned account holds a privileged role; the governor proposes to the timelock");
 };
 
 handover.tags = [Tags.Handover];
-handover.dependencies = [Tags.Token];
+handover.dependencies = [Tags.Governor];
 handover.runAtTheEnd = true;
 export default handover;

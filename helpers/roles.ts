@@ -84,3 +84,17 @@ export async function assertNoEoaPrivileges(hre: HardhatRuntimeEnvironment): Pro
     throw new Error(`Deployment left privileged roles outside the protocol:\n${lines.join("\n")}`);
   }
 }
+
+/** The timelock must be fed by the governor, and the governor must execute through this timelock. */
+export async function assertGovernanceLive(hre: HardhatRuntimeEnvironment): Promise<void> {
+  const governor = await hre.deployments.get(Deployments.Governor);
+  const timelock = await hre.deployments.get(Deployments.Timelock);
+  const { read } = hre.deployments;
+  if (!(await read(Deployments.Timelock, "hasRole", id("PROPOSER_ROLE"), governor.address))) {
+    throw new Error(`The governor ${governor.address} is not a proposer on the timelock ${timelock.address}`);
+  }
+  const governorTimelock = String(await read(Deployments.Governor, "timelock"));
+  if (governorTimelock.toLowerCase() !== timelock.address.toLowerCase()) {
+    throw new Error(`The governor executes through ${governorTimelock}, not the protocol timelock ${timelock.address}`);
+  }
+}

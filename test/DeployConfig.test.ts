@@ -17,11 +17,15 @@ describe("Deploy configuration", () => {
     expect(() =>
       assertLiveNetworkEnv("amoy", { AMOY_RPC_URL: "https://rpc.example", DEPLOYER_PRIVATE_KEY: KEY }),
     ).to.throw(/^GUARDIAN_ADDRESS: is required/);
-    assertLiveNetworkEnv("amoy", {
-      AMOY_RPC_URL: "https://rpc.example",
-      DEPLOYER_PRIVATE_KEY: KEY,
-      GUARDIAN_ADDRESS: GUARDIAN,
-    });
+    const base = { AMOY_RPC_URL: "https://rpc.example", DEPLOYER_PRIVATE_KEY: KEY, GUARDIAN_ADDRESS: GUARDIAN };
+    expect(() => assertLiveNetworkEnv("amoy", base)).to.throw(/^SAFETY_COUNCIL_ADDRESS: is required/);
+    expect(() => assertLiveNetworkEnv("amoy", { ...base, SAFETY_COUNCIL_ADDRESS: GUARDIAN })).to.throw(
+      /^INITIAL_PARTICIPANTS: is required/,
+    );
+    expect(() =>
+      assertLiveNetworkEnv("amoy", { ...base, SAFETY_COUNCIL_ADDRESS: GUARDIAN, INITIAL_PARTICIPANTS: `${GUARDIAN},0x12` }),
+    ).to.throw(/^INITIAL_PARTICIPANTS: contains "0x12"/);
+    assertLiveNetworkEnv("amoy", { ...base, SAFETY_COUNCIL_ADDRESS: GUARDIAN, INITIAL_PARTICIPANTS: GUARDIAN });
   });
 
   it("needs nothing for local networks", () => {

@@ -140,8 +140,11 @@ describe("Storage layout validation", () => {
   });
 
   it("rejects an implementation whose state would be invisible behind a proxy", async () => {
-    await expect(
-      hre.upgrades.validateImplementation(await ethers.getContractFactory("FTNSTokenUnsafeMock"), { kind: "uups" }),
-    ).to.be.rejectedWith(/initial value/);
+    const unsafe = await ethers.getContractFactory("FTNSTokenUnsafeMock");
+    const error = await hre.upgrades.validateImplementation(unsafe, { kind: "uups" }).then(
+      () => undefined,
+      (e: Error) => e,
+    );
+    expect(error?.message).to.match(/initial value/);
   });
 });

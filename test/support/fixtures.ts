@@ -5,11 +5,13 @@
 import { deployments, ethers, network } from "hardhat";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import { Deployments, Tags } from "../../config/deployments";
-import type { FTNSToken, ProtocolTimelock } from "../../typechain-types";
+import type { FTNSGovernor, FTNSToken, ProtocolTimelock } from "../../typechain-types";
 
 export interface Protocol {
   token: FTNSToken;
   timelock: ProtocolTimelock;
+  /** Undefined in partial deployments that stop before the governor. */
+  governor: FTNSGovernor;
   deployer: HardhatEthersSigner;
   /** Funded accounts that hold no role. */
   users: HardhatEthersSigner[];
@@ -22,7 +24,11 @@ async function load(): Promise<Protocol> {
     "ProtocolTimelock",
     (await deployments.get(Deployments.Timelock)).address,
   );
-  return { token, timelock, deployer, users };
+  const governorDeployment = await deployments.getOrNull(Deployments.Governor);
+  const governor = governorDeployment
+    ? await ethers.getContractAt("FTNSGovernor", governorDeployment.address)
+    : (undefined as unknown as FTNSGovernor);
+  return { token, timelock, governor, deployer, users };
 }
 
 /**
