@@ -5,6 +5,7 @@
 import hre from "hardhat";
 import fs from "node:fs";
 import path from "node:path";
+import { governorGas } from "./gas/governor";
 import { tokenGas } from "./gas/token";
 import { meetsTarget, type GasSection } from "./gas/types";
 
@@ -60,6 +61,7 @@ function render(sections: GasSection[], previous: Snapshot): string {
 async function main() {
   const sections: GasSection[] = [];
   sections.push(await tokenGas(hre));
+  sections.push(await governorGas(hre));
 
   const previous = loadPrevious();
   fs.mkdirSync(RESULTS, { recursive: true });

@@ -1,2 +1,3 @@
 // Hardhat tasks for people using PRSM from a terminal. Each concern has its own module.
 import "./deploy";
+import "./governance";

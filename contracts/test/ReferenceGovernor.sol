@@ -23,9 +23,16 @@ contract ReferenceGovernor is
     GovernorTimelockControl,
     GovernorPreventLateQuorum
 {
-    constructor(IVotes token, TimelockController timelock, uint48 delay, uint32 period, uint256 quorumPercent)
+    constructor(
+        IVotes token,
+        TimelockController timelock,
+        uint48 delay,
+        uint32 period,
+        uint256 threshold,
+        uint256 quorumPercent
+    )
         Governor("Reference Governor")
-        GovernorSettings(delay, period, 0)
+        GovernorSettings(delay, period, threshold)
         GovernorVotes(token)
         GovernorVotesQuorumFraction(quorumPercent)
         GovernorTimelockControl(timelock)
