@@ -9,6 +9,7 @@ import "./tasks";
 
 const SOLC_VERSION = "0.8.28";
 const GOVERNOR_RUNS = 200;
+const MARKETPLACE_RUNS = 500;
 
 // No compiler may be downloaded on these machines: compile with the solc-js build shipped in the `solc`
 // npm package, pinned to the same version in package.json.
@@ -34,6 +35,7 @@ const config: HardhatUserConfig = {
       "contracts/FTNSGovernor.sol": { version: SOLC_VERSION, settings: settings(GOVERNOR_RUNS) },
       "contracts/test/ReferenceGovernor.sol": { version: SOLC_VERSION, settings: settings(GOVERNOR_RUNS) },
       "contracts/test/FTNSGovernorV2Mock.sol": { version: SOLC_VERSION, settings: settings(GOVERNOR_RUNS) },
+      "contracts/ModelMarketplace.sol": { version: SOLC_VERSION, settings: settings(MARKETPLACE_RUNS) },
     },
   },
   networks: networks(),
@@ -41,6 +43,8 @@ const config: HardhatUserConfig = {
     deployer: { default: 0 },
     // Local only: live networks read SAFETY_COUNCIL_ADDRESS (config/parameters.ts).
     safetyCouncil: { default: 19 },
+    // Local only: lists the launch models (live networks list them from the deployer, see deploy/06).
+    demoProvider: { default: 18 },
   },
   paths: {
     sources: "contracts",

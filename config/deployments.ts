@@ -3,6 +3,7 @@ export const Deployments = {
   Timelock: "ProtocolTimelock",
   Token: "FTNSToken",
   Governor: "FTNSGovernor",
+  Marketplace: "ModelMarketplace",
 } as const;
 
 export const Tags = {
@@ -10,5 +11,8 @@ export const Tags = {
   Timelock: "Timelock",
   Token: "FTNSToken",
   Governor: "FTNSGovernor",
+  Marketplace: "ModelMarketplace",
+  LocalFunding: "LocalFunding",
+  LaunchListings: "LaunchListings",
   Handover: "Handover",
 } as const;

@@ -4,6 +4,9 @@
  */
 const DAY = 24 * 60 * 60;
 
+/** Marketplace categories at launch, in id order; governance may add more (`addCategory`). */
+export const CATEGORIES = ["language", "image", "code", "speech", "embedding", "other"];
+
 export interface ProtocolParameters {
   timelock: {
     /** Delay between queueing and executing any governance action. */
@@ -26,6 +29,23 @@ export interface ProtocolParameters {
     /** Bootstrap participants: the first N local accounts, or a comma-separated list from the environment. */
     initialParticipants: { kind: "localAccounts"; count: number } | { kind: "env"; variable: string };
   };
+  marketplace: {
+    /** Share of every charge paid to the treasury, in basis points (hard cap 1,000 in the contract). */
+    protocolFeeBps: number;
+    /** FTNS a listing must bond to be rentable. */
+    minProviderBond: bigint;
+    /** How long a renter may dispute an attested charge before it can be paid out. */
+    disputeWindow: number;
+    /** How long a delisted listing's bond stays locked. */
+    unbondingDelay: number;
+    /** After an escrow expires, how long the provider may still submit charges before anyone may close it. */
+    settlementGrace: number;
+    categories: string[];
+    /** List the eight launch models at deployment (always on local networks; on live ones only if asked). */
+    seedLaunchListings: { kind: "always" } | { kind: "env"; variable: string };
+  };
+  /** Local networks only: FTNS the treasury sends to demo accounts through a real timelock operation. */
+  localFunding?: { accounts: number; amount: bigint };
 }
 
 /** One quadratic unit: sqrt(1 FTNS in raw units) = sqrt(1e18) = 1e9. */
@@ -44,6 +64,15 @@ const LIVE: ProtocolParameters = {
     safetyCouncil: { kind: "env", variable: "SAFETY_COUNCIL_ADDRESS" },
     initialParticipants: { kind: "env", variable: "INITIAL_PARTICIPANTS" },
   },
+  marketplace: {
+    protocolFeeBps: 250,
+    minProviderBond: 10_000n * 10n ** 18n,
+    disputeWindow: 14 * DAY,
+    unbondingDelay: 7 * DAY,
+    settlementGrace: 1 * DAY,
+    categories: CATEGORIES,
+    seedLaunchListings: { kind: "env", variable: "SEED_LAUNCH_LISTINGS" },
+  },
 };
 
 /** Local chains use short delays so that whole lifecycles fit into a test or a demo. */
@@ -60,6 +89,16 @@ const LOCAL: ProtocolParameters = {
     safetyCouncil: { kind: "namedAccount", name: "safetyCouncil" },
     initialParticipants: { kind: "localAccounts", count: 10 },
   },
+  marketplace: {
+    protocolFeeBps: 250,
+    minProviderBond: 100n * 10n ** 18n,
+    disputeWindow: 300,
+    unbondingDelay: 600,
+    settlementGrace: 60,
+    categories: CATEGORIES,
+    seedLaunchListings: { kind: "always" },
+  },
+  localFunding: { accounts: 19, amount: 100_000n * 10n ** 18n },
 };
 
 const BY_NETWORK: Record<string, ProtocolParameters> = {

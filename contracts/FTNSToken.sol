@@ -103,6 +103,17 @@ contract FTNSToken is
         return "mode=timestamp";
     }
 
+    /// @dev The EIP-712 domain name and version as constants: the upgradeable EIP712 would otherwise read both from
+    /// storage on every permit and delegation signature (an upgradeable contract cannot cache the domain separator
+    /// in immutables). They equal what `initialize` stores, so `eip712Domain()` and signatures agree.
+    function _EIP712Name() internal pure override returns (string memory) {
+        return "PRSM FTNS";
+    }
+
+    function _EIP712Version() internal pure override returns (string memory) {
+        return "1";
+    }
+
     function nonces(address owner) public view override(ERC20PermitUpgradeable, NoncesUpgradeable) returns (uint256) {
         return super.nonces(owner);
     }

@@ -26,6 +26,6 @@ const handover: DeployFunction = async (hre) => {
 };
 
 handover.tags = [Tags.Handover];
-handover.dependencies = [Tags.Governor];
+handover.dependencies = [Tags.Governor, Tags.Marketplace, Tags.LaunchListings];
 handover.runAtTheEnd = true;
 export default handover;

@@ -18,6 +18,11 @@ export const PRIVILEGED_ROLES: Record<string, Record<string, string>> = {
     UPGRADER_ROLE: id("UPGRADER_ROLE"),
     MINTER_ROLE: id("MINTER_ROLE"),
   },
+  [Deployments.Marketplace]: {
+    DEFAULT_ADMIN_ROLE: ZeroHash,
+    UPGRADER_ROLE: id("UPGRADER_ROLE"),
+    ARBITER_ROLE: id("ARBITER_ROLE"),
+  },
 };
 
 const ACCESS_CONTROL_EVENTS = [

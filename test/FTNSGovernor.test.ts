@@ -341,7 +341,8 @@ describe("FTNSGovernor", () => {
       await governor.connect(alice).castVote(proposal.id, VoteType.For);
       await toVotingEnd(governor, proposal);
       await queue(governor, proposal, alice);
-      const [scheduled] = await fixture.timelock.queryFilter(fixture.timelock.filters.CallScheduled());
+      // The governor's queue is the latest operation scheduled on the timelock.
+      const scheduled = (await fixture.timelock.queryFilter(fixture.timelock.filters.CallScheduled())).at(-1)!;
       return { ...fixture, proposal, operationId: scheduled.args.id };
     }
 

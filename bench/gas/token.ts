@@ -82,8 +82,8 @@ export async function tokenGas(hre: HardhatRuntimeEnvironment): Promise<GasSecti
       "The 5% target for a delegated transfer is therefore not reachable with an upgradeable proxy plus a " +
         "storage-based pause; meeting it needs either no per-transfer pause or a pause encoded in which " +
         "implementation is active. Both trade audited library code for gas, so the token keeps OpenZeppelin's design.",
-      "Permit re-reads the EIP-712 name and version from storage on every call (an upgradeable contract cannot " +
-        "cache the domain separator in immutables); a one-slot name (\"PRSM FTNS\") keeps that to two cold reads.",
+      "An upgradeable EIP-712 domain cannot be cached in immutables; FTNS returns its name and version as " +
+        "constants instead of reading them from storage, so permit and delegateBySig pay only the proxy hop.",
     ],
     rows: Object.keys(ours).map((operation) => ({
       operation,

@@ -1,0 +1,36 @@
+import type { DeployFunction } from "hardhat-deploy/types";
+import { ethers } from "ethers";
+import { parametersFor } from "../config/parameters";
+import { Deployments, Tags } from "../config/deployments";
+import { deployUupsProxy } from "../helpers/proxy";
+
+/** The model marketplace: administered, upgraded and arbitrated by the timelock, which also receives the fees. */
+const deployMarketplace: DeployFunction = async (hre) => {
+  const { marketplace: params } = parametersFor(hre.network.name);
+  const token = await hre.deployments.get(Deployments.Token);
+  const timelock = await hre.deployments.get(Deployments.Timelock);
+
+  await deployUupsProxy(hre, Deployments.Marketplace, {
+    initializer: {
+      method: "initialize",
+      args: [
+        {
+          token: token.address,
+          admin: timelock.address,
+          treasury: timelock.address,
+          protocolFeeBps: params.protocolFeeBps,
+          minProviderBond: params.minProviderBond,
+          disputeWindow: params.disputeWindow,
+          unbondingDelay: params.unbondingDelay,
+          settlementGrace: params.settlementGrace,
+          categories: params.categories.map((c) => ethers.encodeBytes32String(c)),
+        },
+      ],
+    },
+  });
+};
+
+deployMarketplace.id = "04_marketplace";
+deployMarketplace.tags = [Tags.Marketplace];
+deployMarketplace.dependencies = [Tags.Token];
+export default deployMarketplace;
