@@ -1,5 +1,5 @@
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
-import type { BaseContract, ContractTransactionResponse } from "ethers";
+import type { ContractTransactionResponse } from "ethers";
 import type { GasSection } from "./types";
 
 async function gasOf(tx: Promise<ContractTransactionResponse>): Promise<bigint> {
@@ -51,7 +51,7 @@ export async function governorGas(hre: HardhatRuntimeEnvironment): Promise<GasSe
   await token.connect(bob).delegate(bob.address);
   await hre.network.provider.send("evm_increaseTime", [1]);
 
-  const lifecycle = async (gov: BaseContract & typeof governor, tag: "ours" | "reference") => {
+  const lifecycle = async (gov: typeof governor, tag: "ours" | "reference") => {
     const recipient = recipients[tag];
     const targets = [await token.getAddress()];
     const values = [0n];

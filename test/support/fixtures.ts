@@ -5,13 +5,15 @@
 import { deployments, ethers, network } from "hardhat";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import { Deployments, Tags } from "../../config/deployments";
-import type { FTNSGovernor, FTNSToken, ProtocolTimelock } from "../../typechain-types";
+import type { FTNSGovernor, FTNSToken, ModelMarketplace, ProtocolTimelock } from "../../typechain-types";
 
 export interface Protocol {
   token: FTNSToken;
   timelock: ProtocolTimelock;
   /** Undefined in partial deployments that stop before the governor. */
   governor: FTNSGovernor;
+  /** Undefined in partial deployments that stop before the marketplace. */
+  marketplace: ModelMarketplace;
   deployer: HardhatEthersSigner;
   /** Funded accounts that hold no role. */
   users: HardhatEthersSigner[];
@@ -28,7 +30,11 @@ async function load(): Promise<Protocol> {
   const governor = governorDeployment
     ? await ethers.getContractAt("FTNSGovernor", governorDeployment.address)
     : (undefined as unknown as FTNSGovernor);
-  return { token, timelock, governor, deployer, users };
+  const marketplaceDeployment = await deployments.getOrNull(Deployments.Marketplace);
+  const marketplace = marketplaceDeployment
+    ? await ethers.getContractAt("ModelMarketplace", marketplaceDeployment.address)
+    : (undefined as unknown as ModelMarketplace);
+  return { token, timelock, governor, marketplace, deployer, users };
 }
 
 /**
