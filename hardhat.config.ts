@@ -24,7 +24,7 @@ subtask(TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD, async (args: { solcVersion: string
   return { compilerPath: require.resolve("solc/soljson.js"), isSolcJs: true, version: SOLC_VERSION, longVersion };
 });
 
-const settings = (runs: number) => ({ optimizer: { enabled: true, runs }, evmVersion: "cancun" });
+const settings = (runs: number, viaIR = false) => ({ optimizer: { enabled: true, runs }, evmVersion: "cancun", viaIR });
 
 const config: HardhatUserConfig = {
   solidity: {

@@ -6,6 +6,7 @@ import hre from "hardhat";
 import fs from "node:fs";
 import path from "node:path";
 import { governorGas } from "./gas/governor";
+import { marketplaceGas } from "./gas/marketplace";
 import { tokenGas } from "./gas/token";
 import { meetsTarget, type GasSection } from "./gas/types";
 
@@ -62,6 +63,7 @@ async function main() {
   const sections: GasSection[] = [];
   sections.push(await tokenGas(hre));
   sections.push(await governorGas(hre));
+  sections.push(await marketplaceGas(hre));
 
   const previous = loadPrevious();
   fs.mkdirSync(RESULTS, { recursive: true });

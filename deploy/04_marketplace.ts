@@ -11,11 +11,11 @@ const deployMarketplace: DeployFunction = async (hre) => {
   const timelock = await hre.deployments.get(Deployments.Timelock);
 
   await deployUupsProxy(hre, Deployments.Marketplace, {
+    implementationArgs: [token.address],
     initializer: {
       method: "initialize",
       args: [
         {
-          token: token.address,
           admin: timelock.address,
           treasury: timelock.address,
           protocolFeeBps: params.protocolFeeBps,

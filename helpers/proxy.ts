@@ -5,6 +5,8 @@ import { Interface } from "ethers";
 export interface UupsDeployOptions {
   /** Contract (artifact) name of the implementation; defaults to the deployment name. */
   contract?: string;
+  /** Constructor arguments of the implementation (immutables shared by every proxy of it). */
+  implementationArgs?: unknown[];
   /** Initializer called through the proxy's constructor, so the proxy is never left uninitialised. */
   initializer: { method: string; args: unknown[] };
 }
@@ -29,6 +31,7 @@ export async function deployUupsProxy(
   const implementation = await deployments.deploy(`${name}_Implementation`, {
     contract,
     from: deployer,
+    args: options.implementationArgs ?? [],
     log: true,
     waitConfirmations: hre.network.live ? 2 : 1,
   });

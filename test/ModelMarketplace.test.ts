@@ -101,13 +101,24 @@ describe("ModelMarketplace", () => {
     });
 
     it("passes the upgrade-safety validation", async () => {
-      await upgrades.validateImplementation(await ethers.getContractFactory("ModelMarketplace"), { kind: "uups" });
+      const { token } = await marketFixture();
+      // hardhat-upgrades reads constructorArgs here at run time, but its ValidateImplementationOptions type omits it.
+      const options = { kind: "uups", constructorArgs: [await token.getAddress()] } as Parameters<
+        typeof upgrades.validateImplementation
+      >[1];
+      await upgrades.validateImplementation(await ethers.getContractFactory("ModelMarketplace"), options);
+    });
+
+    it("refuses an implementation without a token", async () => {
+      const factory = await ethers.getContractFactory("ModelMarketplace");
+      await expect(factory.deploy(ethers.ZeroAddress))
+        .to.be.revertedWithCustomError(factory, "MarketplaceZeroAddress").withArgs("token");
     });
 
     it("cannot be initialised again", async () => {
       const { marketplace, renter } = await marketFixture();
       const params = {
-        token: renter.address, admin: renter.address, treasury: renter.address, protocolFeeBps: 0,
+        admin: renter.address, treasury: renter.address, protocolFeeBps: 0,
         minProviderBond: 0, disputeWindow: 0, unbondingDelay: 0, settlementGrace: 0, categories: [],
       };
       await expect(marketplace.initialize(params)).to.be.revertedWithCustomError(marketplace, "InvalidInitialization");

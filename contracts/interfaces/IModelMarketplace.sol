@@ -37,17 +37,19 @@ interface IModelMarketplace {
         Refunded
     }
 
+    /// @dev Field order is storage layout: slot 1 (provider, price) and slot 2 (status, bond, counters) are what
+    /// opening an escrow reads; slot 3 (royalty recipient, ratings) is read only when a royalty is due.
     struct Listing {
         address provider;
         uint96 pricePerUnit;
-        address royaltyRecipient;
-        uint16 royaltyBps;
+        ListingStatus status;
         uint8 category;
         BillingUnit unit;
-        ListingStatus status;
+        uint16 royaltyBps;
         uint32 openEscrows;
         uint96 bond;
         uint48 unbondingAt;
+        address royaltyRecipient;
         uint32 ratingCount;
         uint32 ratingSum;
         bytes32 contentHash;
