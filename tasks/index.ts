@@ -1,3 +1,4 @@
 // Hardhat tasks for people using PRSM from a terminal. Each concern has its own module.
 import "./deploy";
 import "./governance";
+import "./marketplace";

@@ -124,6 +124,19 @@ describe("FTNSGovernor", () => {
       expect(await token.hasRole(MINTER_ROLE, emission)).to.equal(true);
     });
 
+    it("changes the marketplace protocol fee by proposal: delegate, propose, vote, queue, wait, execute", async () => {
+      const { governor, marketplace, alice } = await governanceFixture();
+      expect(await marketplace.protocolFeeBps()).to.equal(250n);
+      await passProposal(
+        governor,
+        [alice],
+        [{ target: await marketplace.getAddress(), data: marketplace.interface.encodeFunctionData("setProtocolFee", [400]) }],
+        "Raise the protocol fee to 4%",
+        TIMELOCK_DELAY,
+      );
+      expect(await marketplace.protocolFeeBps()).to.equal(400n);
+    });
+
     it("upgrades itself through a proposal, keeping its settings and participants", async () => {
       const { governor, alice, users } = await governanceFixture();
       const v2 = await (await ethers.getContractFactory("FTNSGovernorV2Mock")).deploy();
