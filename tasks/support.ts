@@ -41,6 +41,9 @@ export function parseAmount(hre: HardhatRuntimeEnvironment, value: string, what:
 }
 
 export function parseAddress(hre: HardhatRuntimeEnvironment, value: string, what: string): string {
-  if (!hre.ethers.isAddress(value)) throw taskError(`${what}: "${value}" is not an address`);
+  if (!hre.ethers.isAddress(value)) {
+    const checksumOnly = /^0x[0-9a-fA-F]{40}$/.test(value);
+    throw taskError(`${what}: "${value}" ${checksumOnly ? "has a wrong EIP-55 checksum (mixed-case letters)" : "is not an address"}`);
+  }
   return hre.ethers.getAddress(value);
 }
