@@ -4,6 +4,7 @@ export const Deployments = {
   Token: "FTNSToken",
   Governor: "FTNSGovernor",
   Marketplace: "ModelMarketplace",
+  Committee: "FederationCommittee",
 } as const;
 
 export const Tags = {
@@ -12,7 +13,9 @@ export const Tags = {
   Token: "FTNSToken",
   Governor: "FTNSGovernor",
   Marketplace: "ModelMarketplace",
+  Committee: "FederationCommittee",
   LocalFunding: "LocalFunding",
+  LocalCommittee: "LocalCommittee",
   LaunchListings: "LaunchListings",
   Handover: "Handover",
 } as const;

@@ -44,8 +44,23 @@ export interface ProtocolParameters {
     /** List the eight launch models at deployment (always on local networks; on live ones only if asked). */
     seedLaunchListings: { kind: "always" } | { kind: "env"; variable: string };
   };
+  committee: {
+    /** FTNS a node must bond before it can be admitted. */
+    minBond: bigint;
+    /** A bond this large admits a node without a governance vote; 0 = admission by governance only. */
+    autoAdmissionBond: bigint;
+    unbondingDelay: number;
+    /** How long attestations for a just-replaced epoch stay valid. */
+    epochGrace: number;
+    /** Share of a slashed bond paid to whoever proved the equivocation, in basis points. */
+    slashRewardBps: number;
+    /** Attestations from a smaller committee are refused (4 = the smallest committee that tolerates a fault). */
+    minCommitteeSize: number;
+  };
   /** Local networks only: FTNS the treasury sends to demo accounts through a real timelock operation. */
   localFunding?: { accounts: number; amount: bigint };
+  /** Local networks only: accounts that bond and are admitted as the consensus nodes at deployment. */
+  localCommittee?: { firstAccount: number; count: number };
 }
 
 /** One quadratic unit: sqrt(1 FTNS in raw units) = sqrt(1e18) = 1e9. */
@@ -73,6 +88,14 @@ const LIVE: ProtocolParameters = {
     categories: CATEGORIES,
     seedLaunchListings: { kind: "env", variable: "SEED_LAUNCH_LISTINGS" },
   },
+  committee: {
+    minBond: 50_000n * 10n ** 18n,
+    autoAdmissionBond: 0n,
+    unbondingDelay: 14 * DAY,
+    epochGrace: 60 * 60,
+    slashRewardBps: 5_000,
+    minCommitteeSize: 4,
+  },
 };
 
 /** Local chains use short delays so that whole lifecycles fit into a test or a demo. */
@@ -98,7 +121,16 @@ const LOCAL: ProtocolParameters = {
     categories: CATEGORIES,
     seedLaunchListings: { kind: "always" },
   },
+  committee: {
+    minBond: 100n * 10n ** 18n,
+    autoAdmissionBond: 0n,
+    unbondingDelay: 600,
+    epochGrace: 300,
+    slashRewardBps: 5_000,
+    minCommitteeSize: 4,
+  },
   localFunding: { accounts: 19, amount: 100_000n * 10n ** 18n },
+  localCommittee: { firstAccount: 14, count: 4 },
 };
 
 const BY_NETWORK: Record<string, ProtocolParameters> = {

@@ -88,6 +88,7 @@ contract ModelMarketplace is
         uint48 disputeWindow;
         uint48 unbondingDelay;
         uint48 settlementGrace;
+        address attestationVerifier;
         bytes32[] categories;
     }
 
@@ -114,6 +115,8 @@ contract ModelMarketplace is
         _setDisputeWindow(p.disputeWindow);
         _setUnbondingDelay(p.unbondingDelay);
         _setSettlementGrace(p.settlementGrace);
+        _getStorage().verifier = IUsageAttestationVerifier(p.attestationVerifier);
+        emit AttestationVerifierUpdated(address(0), p.attestationVerifier);
         for (uint256 i = 0; i < p.categories.length; ++i) {
             _addCategory(p.categories[i]);
         }

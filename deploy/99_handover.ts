@@ -20,12 +20,17 @@ const handover: DeployFunction = async (hre) => {
     }
   }
 
+  const membershipRole = ethers.id("MEMBERSHIP_ROLE");
+  if (await read(Deployments.Committee, "hasRole", membershipRole, deployer)) {
+    await execute(Deployments.Committee, opts, "renounceRole", membershipRole, deployer);
+  }
+
   await assertNoEoaPrivileges(hre);
   await assertGovernanceLive(hre);
   log("handover: no externally owned account holds a privileged role; the governor proposes to the timelock");
 };
 
 handover.tags = [Tags.Handover];
-handover.dependencies = [Tags.Governor, Tags.Marketplace, Tags.LaunchListings];
+handover.dependencies = [Tags.Governor, Tags.Marketplace, Tags.LaunchListings, Tags.LocalCommittee];
 handover.runAtTheEnd = true;
 export default handover;

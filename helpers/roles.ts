@@ -23,6 +23,11 @@ export const PRIVILEGED_ROLES: Record<string, Record<string, string>> = {
     UPGRADER_ROLE: id("UPGRADER_ROLE"),
     ARBITER_ROLE: id("ARBITER_ROLE"),
   },
+  [Deployments.Committee]: {
+    DEFAULT_ADMIN_ROLE: ZeroHash,
+    UPGRADER_ROLE: id("UPGRADER_ROLE"),
+    MEMBERSHIP_ROLE: id("MEMBERSHIP_ROLE"),
+  },
 };
 
 const ACCESS_CONTROL_EVENTS = [

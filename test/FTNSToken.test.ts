@@ -29,8 +29,10 @@ describe("FTNSToken", () => {
       const { token, timelock } = await deployProtocol();
       const mints = await token.queryFilter(token.filters.Transfer(ethers.ZeroAddress));
       expect(mints.map((m) => [m.args.to, m.args.value])).to.deep.equal([[await timelock.getAddress(), ftns(100_000_000)]]);
-      // The local deployment pays the demo provider's listing bonds out of the treasury, through the timelock.
-      const paidOut = parametersFor("hardhat").localFunding!.amount;
+      // The local deployment pays demo accounts (provider, committee nodes) out of the treasury, through the timelock.
+      const tl = await timelock.getAddress();
+      const paidOut = (await token.queryFilter(token.filters.Transfer(tl))).reduce((sum, t) => sum + t.args.value, 0n);
+      expect(paidOut).to.equal(parametersFor("hardhat").localFunding!.amount * 5n);
       expect(await token.name()).to.equal("PRSM FTNS");
       expect(await token.symbol()).to.equal("FTNS");
       expect(await token.decimals()).to.equal(18n);

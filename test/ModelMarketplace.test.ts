@@ -119,7 +119,7 @@ describe("ModelMarketplace", () => {
       const { marketplace, renter } = await marketFixture();
       const params = {
         admin: renter.address, treasury: renter.address, protocolFeeBps: 0,
-        minProviderBond: 0, disputeWindow: 0, unbondingDelay: 0, settlementGrace: 0, categories: [],
+        minProviderBond: 0, disputeWindow: 0, unbondingDelay: 0, settlementGrace: 0, attestationVerifier: ethers.ZeroAddress, categories: [],
       };
       await expect(marketplace.initialize(params)).to.be.revertedWithCustomError(marketplace, "InvalidInitialization");
     });

@@ -6,17 +6,21 @@ import { Deployments, Tags } from "../config/deployments";
 /**
  * Local networks only: the treasury pays demo accounts through a real timelock operation, scheduled by the deployer
  * while it is still a temporary proposer, executed after fast-forwarding the local clock past the delay.
- * On the in-process `hardhat` network (unit tests) only the demo provider is paid, so tests start from a treasury
- * that holds everything else; on `localhost` (`npm start`) the first accounts get demo funds too.
+ * On the in-process `hardhat` network (unit tests) only the demo provider and the committee nodes are paid, so tests
+ * start from a treasury that holds everything else; on `localhost` (`npm start`) the first accounts get demo funds.
  */
 const fundLocalAccounts: DeployFunction = async (hre) => {
-  const { localFunding, timelock: timelockParams } = parametersFor(hre.network.name);
+  const { localFunding, localCommittee, timelock: timelockParams } = parametersFor(hre.network.name);
   if (!localFunding) return;
   const { deployer, demoProvider } = await hre.getNamedAccounts();
+  const signers = await hre.ethers.getSigners();
+  const nodes = localCommittee
+    ? signers.slice(localCommittee.firstAccount, localCommittee.firstAccount + localCommittee.count).map((s) => s.address)
+    : [];
   const recipients =
     hre.network.name === "localhost"
-      ? (await hre.ethers.getSigners()).slice(1, 1 + localFunding.accounts).map((s) => s.address)
-      : [demoProvider];
+      ? signers.slice(1, 1 + localFunding.accounts).map((s) => s.address)
+      : [demoProvider, ...nodes];
 
   const token = await hre.deployments.get(Deployments.Token);
   const timelock = await hre.ethers.getContractAt(
@@ -39,7 +43,7 @@ const fundLocalAccounts: DeployFunction = async (hre) => {
   );
 };
 
-fundLocalAccounts.id = "05_local_funding";
+fundLocalAccounts.id = "06_local_funding";
 fundLocalAccounts.tags = [Tags.LocalFunding];
 fundLocalAccounts.dependencies = [Tags.Token];
 fundLocalAccounts.skip = async (hre) => !parametersFor(hre.network.name).localFunding;

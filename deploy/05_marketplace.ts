@@ -4,11 +4,15 @@ import { parametersFor } from "../config/parameters";
 import { Deployments, Tags } from "../config/deployments";
 import { deployUupsProxy } from "../helpers/proxy";
 
-/** The model marketplace: administered, upgraded and arbitrated by the timelock, which also receives the fees. */
+/**
+ * The model marketplace: administered, upgraded and arbitrated by the timelock, which also receives the fees.
+ * Attested charges are verified by the federation committee.
+ */
 const deployMarketplace: DeployFunction = async (hre) => {
   const { marketplace: params } = parametersFor(hre.network.name);
   const token = await hre.deployments.get(Deployments.Token);
   const timelock = await hre.deployments.get(Deployments.Timelock);
+  const committee = await hre.deployments.get(Deployments.Committee);
 
   await deployUupsProxy(hre, Deployments.Marketplace, {
     implementationArgs: [token.address],
@@ -23,6 +27,7 @@ const deployMarketplace: DeployFunction = async (hre) => {
           disputeWindow: params.disputeWindow,
           unbondingDelay: params.unbondingDelay,
           settlementGrace: params.settlementGrace,
+          attestationVerifier: committee.address,
           categories: params.categories.map((c) => ethers.encodeBytes32String(c)),
         },
       ],
@@ -30,7 +35,7 @@ const deployMarketplace: DeployFunction = async (hre) => {
   });
 };
 
-deployMarketplace.id = "04_marketplace";
+deployMarketplace.id = "05_marketplace";
 deployMarketplace.tags = [Tags.Marketplace];
-deployMarketplace.dependencies = [Tags.Token];
+deployMarketplace.dependencies = [Tags.Token, Tags.Committee];
 export default deployMarketplace;

@@ -43,7 +43,7 @@ const seedLaunchListings: DeployFunction = async (hre) => {
   log(`launch listings: ${LAUNCH_MODELS.length} models listed by ${provider}`);
 };
 
-seedLaunchListings.id = "06_launch_listings";
+seedLaunchListings.id = "07_launch_listings";
 seedLaunchListings.tags = [Tags.LaunchListings];
 seedLaunchListings.dependencies = [Tags.Marketplace, Tags.LocalFunding];
 seedLaunchListings.skip = async (hre) => {

@@ -1,0 +1,381 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {AccessControlUpgradeable} from "@openzeppelin/contracts-upgradeable/access/AccessControlUpgradeable.sol";
+import {Initializable} from "@openzeppelin/contracts-upgradeable/proxy/utils/Initializable.sol";
+import {UUPSUpgradeable} from "@openzeppelin/contracts-upgradeable/proxy/utils/UUPSUpgradeable.sol";
+import {EIP712Upgradeable} from "@openzeppelin/contracts-upgradeable/utils/cryptography/EIP712Upgradeable.sol";
+import {ReentrancyGuardTransientUpgradeable} from
+    "@openzeppelin/contracts-upgradeable/utils/ReentrancyGuardTransientUpgradeable.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+
+import {IFederationCommittee} from "./interfaces/IFederationCommittee.sol";
+
+/// @title FederationCommittee
+/// @notice See {IFederationCommittee}.
+/// @custom:security-contact security@prsm.example
+contract FederationCommittee is
+    IFederationCommittee,
+    Initializable,
+    AccessControlUpgradeable,
+    EIP712Upgradeable,
+    ReentrancyGuardTransientUpgradeable,
+    UUPSUpgradeable
+{
+    using SafeERC20 for IERC20;
+
+    bytes32 public constant UPGRADER_ROLE = keccak256("UPGRADER_ROLE");
+    /// @notice Admits and removes members (the timelock).
+    bytes32 public constant MEMBERSHIP_ROLE = keccak256("MEMBERSHIP_ROLE");
+    /// @inheritdoc IFederationCommittee
+    uint256 public constant MAX_MEMBERS = 255; // a uint256 bitmap of signers, with room to spare
+    uint16 private constant BPS = 10_000;
+
+    bytes32 private constant ATTESTATION_TYPEHASH = keccak256(
+        "UsageAttestation(uint256 escrowId,uint256 cumulativeUnits,uint64 sequence,bytes32 resultDigest,uint64 epoch)"
+    );
+
+    /// @custom:oz-upgrades-unsafe-allow state-variable-immutable
+    IERC20 private immutable TOKEN;
+
+    /// @custom:storage-location erc7201:prsm.storage.FederationCommittee
+    struct CommitteeStorage {
+        uint64 currentEpoch;
+        address treasury;
+        Parameters params;
+        address[] members;
+        mapping(address member => Member) memberInfo;
+        mapping(uint64 epoch => Epoch) epochs;
+    }
+
+    // keccak256(abi.encode(uint256(keccak256("prsm.storage.FederationCommittee")) - 1)) & ~bytes32(uint256(0xff))
+    bytes32 private constant STORAGE_LOCATION = 0x46c0fb0ffb45321cd370b5a24abcebb09f12375d7f8969b84402047db4ba7400;
+
+    function _getStorage() private pure returns (CommitteeStorage storage $) {
+        assembly {
+            $.slot := STORAGE_LOCATION
+        }
+    }
+
+    /// @param bootstrapAdmitter Temporarily holds MEMBERSHIP_ROLE so a deployment can admit the first nodes
+    /// (they can only bond once the contract exists); the deployment's last step renounces it. May be zero.
+    struct InitParams {
+        address admin;
+        address treasury;
+        address bootstrapAdmitter;
+        Parameters params;
+    }
+
+    /// @custom:oz-upgrades-unsafe-allow constructor
+    constructor(address token_) {
+        if (token_ == address(0)) revert CommitteeZeroAddress("token");
+        TOKEN = IERC20(token_);
+        _disableInitializers();
+    }
+
+    function initialize(InitParams calldata p) external initializer {
+        if (p.admin == address(0)) revert CommitteeZeroAddress("admin");
+        __AccessControl_init();
+        __EIP712_init(_EIP712Name(), _EIP712Version());
+        __ReentrancyGuardTransient_init();
+        __UUPSUpgradeable_init();
+        _grantRole(DEFAULT_ADMIN_ROLE, p.admin);
+        _grantRole(UPGRADER_ROLE, p.admin);
+        _grantRole(MEMBERSHIP_ROLE, p.admin);
+        if (p.bootstrapAdmitter != address(0)) _grantRole(MEMBERSHIP_ROLE, p.bootstrapAdmitter);
+        _setTreasury(p.treasury);
+        _setParameters(p.params);
+        _startEpoch(); // epoch 1: empty
+    }
+
+    // ================================================================ membership
+
+    /// @inheritdoc IFederationCommittee
+    function bond(uint96 amount) external nonReentrant {
+        CommitteeStorage storage $ = _getStorage();
+        Member storage member = $.memberInfo[msg.sender];
+        if (member.slashed) revert MemberSlashed(msg.sender);
+        uint96 total = member.bond + amount;
+        member.bond = total;
+        emit Bonded(msg.sender, amount, total);
+        if (!member.active && $.params.autoAdmissionBond != 0 && total >= $.params.autoAdmissionBond) _admit(msg.sender);
+
+        TOKEN.safeTransferFrom(msg.sender, address(this), amount);
+    }
+
+    /// @inheritdoc IFederationCommittee
+    function admit(address account) external onlyRole(MEMBERSHIP_ROLE) {
+        _admit(account);
+    }
+
+    /// @inheritdoc IFederationCommittee
+    function remove(address account) external onlyRole(MEMBERSHIP_ROLE) {
+        _remove(account);
+    }
+
+    /// @inheritdoc IFederationCommittee
+    function leave() external {
+        _remove(msg.sender);
+    }
+
+    /// @inheritdoc IFederationCommittee
+    function withdrawBond() external nonReentrant {
+        Member storage member = _getStorage().memberInfo[msg.sender];
+        if (member.active) revert AlreadyMember(msg.sender);
+        if (member.bond == 0) revert NothingBonded(msg.sender);
+        if (block.timestamp < member.unbondingAt) revert BondStillLocked(msg.sender, member.unbondingAt);
+
+        uint256 amount = member.bond;
+        member.bond = 0;
+        emit BondWithdrawn(msg.sender, amount);
+
+        TOKEN.safeTransfer(msg.sender, amount);
+    }
+
+    // ================================================================ attestations
+
+    /// @inheritdoc IFederationCommittee
+    function attestationDigest(
+        uint256 escrowId,
+        uint256 cumulativeUnits,
+        uint64 sequence,
+        bytes32 resultDigest,
+        uint64 epoch
+    ) public view returns (bytes32) {
+        return _hashTypedDataV4(
+            keccak256(abi.encode(ATTESTATION_TYPEHASH, escrowId, cumulativeUnits, sequence, resultDigest, epoch))
+        );
+    }
+
+    /// @notice Reverts unless `attestation` carries a quorum of the named epoch's members' signatures.
+    function verifyUsageAttestation(
+        uint256 escrowId,
+        uint256 cumulativeUnits,
+        uint64 sequence,
+        bytes32 resultDigest,
+        bytes calldata attestation
+    ) external view {
+        Attestation memory a = abi.decode(attestation, (Attestation));
+        uint256 size = _checkEpoch(a.epoch, a.members);
+        uint256 bits = a.signers;
+        if (size < 256 && bits >> size != 0) revert SignerOutOfRange(bits, size);
+        uint256 count = _popcount(bits);
+        if (count != a.signatures.length) revert SignatureCountMismatch(a.signatures.length, count);
+        uint256 quorum = quorumFor(size);
+        if (count < quorum) revert QuorumNotMet(count, quorum);
+
+        bytes32 digest = attestationDigest(escrowId, cumulativeUnits, sequence, resultDigest, a.epoch);
+        uint256 k = 0;
+        // One pass over the set bits; each member index appears at most once, so nobody is counted twice.
+        for (uint256 i = 0; bits != 0; ++i) {
+            if (bits & 1 == 1) {
+                bytes32[2] memory sig = a.signatures[k++];
+                (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecover(digest, sig[0], sig[1]);
+                if (err != ECDSA.RecoverError.NoError || signer != a.members[i]) {
+                    revert InvalidMemberSignature(i, a.members[i]);
+                }
+            }
+            bits >>= 1;
+        }
+    }
+
+    /// @inheritdoc IFederationCommittee
+    function proveEquivocation(
+        address account,
+        uint256 escrowId,
+        uint64 sequence,
+        SignedReport calldata a,
+        SignedReport calldata b
+    ) external nonReentrant {
+        if (a.cumulativeUnits == b.cumulativeUnits && a.resultDigest == b.resultDigest) revert NotEquivocation();
+        if (_signer(escrowId, sequence, a) != account || _signer(escrowId, sequence, b) != account) {
+            revert NotEquivocation();
+        }
+        _slash(account, escrowId, sequence);
+    }
+
+    // ================================================================ governance
+
+    /// @inheritdoc IFederationCommittee
+    function setParameters(Parameters calldata params) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _setParameters(params);
+    }
+
+    /// @inheritdoc IFederationCommittee
+    function setTreasury(address newTreasury) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _setTreasury(newTreasury);
+    }
+
+    // ================================================================ views
+
+    function currentEpoch() external view returns (uint64) {
+        return _getStorage().currentEpoch;
+    }
+
+    function currentMembers() external view returns (address[] memory) {
+        return _getStorage().members;
+    }
+
+    function getEpoch(uint64 epoch) external view returns (Epoch memory) {
+        return _getStorage().epochs[epoch];
+    }
+
+    function getMember(address account) external view returns (Member memory) {
+        return _getStorage().memberInfo[account];
+    }
+
+    function committeeSize() external view returns (uint256) {
+        return _getStorage().members.length;
+    }
+
+    function faultTolerance() external view returns (uint256) {
+        uint256 n = _getStorage().members.length;
+        return n == 0 ? 0 : (n - 1) / 3;
+    }
+
+    function quorumFor(uint256 size) public pure returns (uint256) {
+        return size == 0 ? 1 : 2 * ((size - 1) / 3) + 1;
+    }
+
+    function getParameters() external view returns (Parameters memory) {
+        return _getStorage().params;
+    }
+
+    function treasury() external view returns (address) {
+        return _getStorage().treasury;
+    }
+
+    function token() external view returns (address) {
+        return address(TOKEN);
+    }
+
+    // ================================================================ internals
+
+    function _signer(uint256 escrowId, uint64 sequence, SignedReport calldata r) private view returns (address) {
+        bytes32 digest = attestationDigest(escrowId, r.cumulativeUnits, sequence, r.resultDigest, r.epoch);
+        return ECDSA.recover(digest, r.signature[0], r.signature[1]);
+    }
+
+    /// @dev Takes the whole bond: `slashRewardBps` of it to the reporter, the rest to the treasury.
+    function _slash(address account, uint256 escrowId, uint64 sequence) private {
+        CommitteeStorage storage $ = _getStorage();
+        Member storage member = $.memberInfo[account];
+        if (member.slashed) revert MemberSlashed(account);
+        if (member.bond == 0 && !member.active) revert NotMember(account);
+
+        uint256 amount = member.bond;
+        uint256 reward = amount * $.params.slashRewardBps / BPS;
+        member.bond = 0;
+        member.slashed = true;
+        if (member.active) _removeFromList(account);
+        emit EquivocationSlashed(account, msg.sender, escrowId, sequence, reward, amount - reward);
+
+        if (reward != 0) TOKEN.safeTransfer(msg.sender, reward);
+        if (amount - reward != 0) TOKEN.safeTransfer($.treasury, amount - reward);
+    }
+
+    /// @dev The epoch must be the current one, or the previous one within its grace period; `members` must be
+    /// exactly its ordered member list. Returns the member count.
+    function _checkEpoch(uint64 epoch, address[] memory members) private view returns (uint256 size) {
+        CommitteeStorage storage $ = _getStorage();
+        Epoch memory e = $.epochs[epoch];
+        if (e.startedAt == 0) revert UnknownEpoch(epoch, $.currentEpoch);
+        if (e.endedAt != 0 && block.timestamp > uint256(e.endedAt) + $.params.epochGrace) {
+            revert EpochExpired(epoch, e.endedAt, e.endedAt + $.params.epochGrace);
+        }
+        if (keccak256(abi.encodePacked(members)) != e.membersHash) revert MembersMismatch(epoch);
+        size = e.size;
+        if (size < $.params.minCommitteeSize) revert CommitteeTooSmall(size, $.params.minCommitteeSize);
+    }
+
+    function _admit(address account) private {
+        CommitteeStorage storage $ = _getStorage();
+        Member storage member = $.memberInfo[account];
+        if (member.slashed) revert MemberSlashed(account);
+        if (member.active) revert AlreadyMember(account);
+        if (member.bond < $.params.minBond) revert BondTooLow(account, member.bond, $.params.minBond);
+        if ($.members.length >= MAX_MEMBERS) revert CommitteeFull($.members.length);
+
+        member.active = true;
+        member.unbondingAt = 0;
+        $.members.push(account);
+        emit MemberAdmitted(account, msg.sender);
+        _startEpoch();
+    }
+
+    function _remove(address account) private {
+        Member storage member = _getStorage().memberInfo[account];
+        if (!member.active) revert NotMember(account);
+        _removeFromList(account);
+    }
+
+    function _removeFromList(address account) private {
+        CommitteeStorage storage $ = _getStorage();
+        Member storage member = $.memberInfo[account];
+        member.active = false;
+        uint48 unbondingAt = uint48(block.timestamp) + $.params.unbondingDelay;
+        member.unbondingAt = unbondingAt;
+        address[] storage list = $.members;
+        uint256 last = list.length - 1;
+        for (uint256 i = 0; i <= last; ++i) {
+            if (list[i] == account) {
+                list[i] = list[last];
+                list.pop();
+                break;
+            }
+        }
+        emit MemberRemoved(account, msg.sender, unbondingAt);
+        _startEpoch();
+    }
+
+    /// @dev Closes the current epoch (it stays verifiable for `epochGrace`) and opens one with the present members.
+    function _startEpoch() private {
+        CommitteeStorage storage $ = _getStorage();
+        uint64 previous = $.currentEpoch;
+        if (previous != 0) $.epochs[previous].endedAt = uint48(block.timestamp);
+        uint64 epoch = previous + 1;
+        $.currentEpoch = epoch;
+        address[] memory members = $.members;
+        $.epochs[epoch] = Epoch({
+            membersHash: keccak256(abi.encodePacked(members)),
+            size: uint16(members.length),
+            startedAt: uint48(block.timestamp),
+            endedAt: 0
+        });
+        emit EpochStarted(epoch, members, uint16(quorumFor(members.length)));
+    }
+
+    function _setParameters(Parameters calldata p) private {
+        if (p.slashRewardBps > BPS) revert InvalidParameter("slashRewardBps");
+        if (p.autoAdmissionBond != 0 && p.autoAdmissionBond < p.minBond) revert InvalidParameter("autoAdmissionBond");
+        if (p.minCommitteeSize == 0 || p.minCommitteeSize > MAX_MEMBERS) revert InvalidParameter("minCommitteeSize");
+        _getStorage().params = p;
+        emit ParametersUpdated(p);
+    }
+
+    function _setTreasury(address newTreasury) private {
+        if (newTreasury == address(0)) revert CommitteeZeroAddress("treasury");
+        _getStorage().treasury = newTreasury;
+        emit TreasuryUpdated(newTreasury);
+    }
+
+    function _popcount(uint256 x) private pure returns (uint256 count) {
+        // Kernighan: one iteration per set bit (at most MAX_MEMBERS).
+        while (x != 0) {
+            x &= x - 1;
+            ++count;
+        }
+    }
+
+    function _EIP712Name() internal pure override returns (string memory) {
+        return "PRSM Federation";
+    }
+
+    function _EIP712Version() internal pure override returns (string memory) {
+        return "1";
+    }
+
+    function _authorizeUpgrade(address) internal override onlyRole(UPGRADER_ROLE) {}
+}

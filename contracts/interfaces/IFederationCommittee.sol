@@ -1,0 +1,148 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {IUsageAttestationVerifier} from "./IUsageAttestationVerifier.sol";
+
+/// @title PRSM federation committee
+/// @notice Independent nodes bond FTNS, are admitted by governance (or automatically above a bond size governance
+/// sets), and attest to usage. With n members the committee tolerates f = floor((n-1)/3) faulty ones and accepts an
+/// attestation signed by a quorum of 2f+1. Membership changes open a new epoch; an attestation names its epoch, and
+/// the previous epoch stays verifiable for `epochGrace` seconds so reports in flight during a change still settle.
+/// Two conflicting signatures by one member for the same escrow and sequence prove equivocation: anyone may submit
+/// them, and the member's bond is slashed (part to the reporter, the rest to the treasury) and the member removed.
+///
+/// Attestation bytes (what the marketplace passes through): `abi.encode(Attestation)` where `members` is the epoch's
+/// ordered member list (checked against the hash stored for the epoch), `signers` a bitmap of member indexes, and
+/// `signatures` one EIP-2098 compact signature (r, vs) per set bit, in ascending index order. Each member index can
+/// appear once, so no signer is counted twice, and verification is a single pass over the bits.
+/// @dev EIP-712 type signed by members:
+/// `UsageAttestation(uint256 escrowId,uint256 cumulativeUnits,uint64 sequence,bytes32 resultDigest,uint64 epoch)`.
+interface IFederationCommittee is IUsageAttestationVerifier {
+    struct Attestation {
+        uint64 epoch;
+        address[] members;
+        uint256 signers;
+        bytes32[2][] signatures;
+    }
+
+    /// @notice One member-signed usage report, as presented in an equivocation proof.
+    struct SignedReport {
+        uint256 cumulativeUnits;
+        bytes32 resultDigest;
+        uint64 epoch;
+        bytes32[2] signature;
+    }
+
+    /// @notice Governance-set parameters. `autoAdmissionBond` 0 disables admission by bond size.
+    struct Parameters {
+        uint96 minBond;
+        uint96 autoAdmissionBond;
+        uint48 unbondingDelay;
+        uint48 epochGrace;
+        uint16 slashRewardBps;
+        uint16 minCommitteeSize;
+    }
+
+    struct Member {
+        uint96 bond;
+        uint48 unbondingAt;
+        bool active;
+        bool slashed;
+    }
+
+    struct Epoch {
+        bytes32 membersHash;
+        uint16 size;
+        uint48 startedAt;
+        uint48 endedAt;
+    }
+
+    event Bonded(address indexed member, uint256 amount, uint256 totalBond);
+    event MemberAdmitted(address indexed member, address indexed admittedBy);
+    event MemberRemoved(address indexed member, address indexed removedBy, uint48 unbondingAt);
+    event EpochStarted(uint64 indexed epoch, address[] members, uint16 quorum);
+    event BondWithdrawn(address indexed member, uint256 amount);
+    event EquivocationSlashed(
+        address indexed member,
+        address indexed reporter,
+        uint256 indexed escrowId,
+        uint64 sequence,
+        uint256 reward,
+        uint256 toTreasury
+    );
+    event ParametersUpdated(Parameters parameters);
+    event TreasuryUpdated(address treasury);
+
+    error CommitteeZeroAddress(string parameter);
+    error BondTooLow(address member, uint256 bond, uint256 minimumBond);
+    error AlreadyMember(address member);
+    error NotMember(address member);
+    error MemberSlashed(address member);
+    error CommitteeFull(uint256 size);
+    error BondStillLocked(address member, uint48 unbondingAt);
+    error NothingBonded(address member);
+    error UnknownEpoch(uint64 epoch, uint64 currentEpoch);
+    error EpochExpired(uint64 epoch, uint48 endedAt, uint48 graceUntil);
+    error MembersMismatch(uint64 epoch);
+    error CommitteeTooSmall(uint256 size, uint256 minimumSize);
+    error QuorumNotMet(uint256 signatures, uint256 quorum);
+    error SignerOutOfRange(uint256 signers, uint256 size);
+    error SignatureCountMismatch(uint256 signatures, uint256 bits);
+    error InvalidMemberSignature(uint256 index, address member);
+    error NotEquivocation();
+    error InvalidParameter(string parameter);
+
+    /// @notice Bonds `amount` FTNS for the caller (pulled from it). A bond at or above `autoAdmissionBond` (when set)
+    /// admits the caller at once; otherwise governance admits it.
+    function bond(uint96 amount) external;
+
+    /// @notice Adds `member` to the committee, opening a new epoch. Only governance.
+    function admit(address member) external;
+
+    /// @notice Removes `member` (governance) or the caller itself (`leave`), opening a new epoch; its bond unlocks
+    /// after the unbonding delay, during which it can still be slashed for equivocation.
+    function remove(address member) external;
+
+    function leave() external;
+
+    /// @notice Returns a departed, unslashed member's bond once unlocked.
+    function withdrawBond() external;
+
+    /// @notice Slashes `member` if `a` and `b` are its signatures over two reports for the same escrow and sequence
+    /// with different units or result digest.
+    function proveEquivocation(
+        address member,
+        uint256 escrowId,
+        uint64 sequence,
+        SignedReport calldata a,
+        SignedReport calldata b
+    ) external;
+
+    /// @notice EIP-712 digest members sign for a usage report in `epoch`.
+    function attestationDigest(
+        uint256 escrowId,
+        uint256 cumulativeUnits,
+        uint64 sequence,
+        bytes32 resultDigest,
+        uint64 epoch
+    ) external view returns (bytes32);
+
+    /// @notice Only governance.
+    function setParameters(Parameters calldata parameters) external;
+
+    function getParameters() external view returns (Parameters memory);
+    function treasury() external view returns (address);
+
+    function setTreasury(address treasury) external;
+
+    function currentEpoch() external view returns (uint64);
+    function currentMembers() external view returns (address[] memory);
+    function getEpoch(uint64 epoch) external view returns (Epoch memory);
+    function getMember(address member) external view returns (Member memory);
+    function committeeSize() external view returns (uint256);
+    /// @notice f = floor((n-1)/3) for the current committee.
+    function faultTolerance() external view returns (uint256);
+    /// @notice 2f+1 signatures for an epoch of `size` members.
+    function quorumFor(uint256 size) external pure returns (uint256);
+    function MAX_MEMBERS() external view returns (uint256);
+}
