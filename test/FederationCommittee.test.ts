@@ -1,0 +1,342 @@
+import { expect } from "chai";
+import { deployments, ethers, upgrades } from "hardhat";
+import { time } from "@nomicfoundation/hardhat-network-helpers";
+import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
+import { deployProtocol, ftns, impersonate } from "./support/fixtures";
+import { attestWith, encodeAttestation, signAttestation, type UsageReport } from "./support/committee";
+
+const MEMBERSHIP_ROLE = ethers.id("MEMBERSHIP_ROLE");
+const DIGEST = ethers.id("answers");
+
+/**
+ * Deployed protocol with the local committee (accounts 14..17, bond 100 FTNS each; epoch grace 300 s, unbonding
+ * 600 s, slash reward 50%, minimum committee size 4), an open escrow on launch listing 1, and a funded candidate.
+ */
+const committeeFixture = deployments.createFixture(async () => {
+  const protocol = await deployProtocol();
+  const { token, timelock, marketplace, users } = protocol;
+  const signers = await ethers.getSigners();
+  const nodes = signers.slice(14, 18);
+  const [renter, candidate, reporter, outsider] = users;
+  const treasury = await impersonate(await timelock.getAddress());
+  const committee = await ethers.getContractAt("FederationCommittee", await marketplace.attestationVerifier());
+  for (const account of [renter, candidate]) {
+    await token.connect(treasury).transfer(account.address, ftns(10_000));
+  }
+  await token.connect(renter).approve(await marketplace.getAddress(), ethers.MaxUint256);
+  await token.connect(candidate).approve(await committee.getAddress(), ethers.MaxUint256);
+  await marketplace.connect(renter).openEscrow(1, ftns(100), ftns(100), (await time.latest()) + 3600);
+  const escrowId = await marketplace.escrowCount();
+  return { ...protocol, committee, nodes, renter, candidate, reporter, outsider, treasury, escrowId };
+});
+
+type Fixture = Awaited<ReturnType<typeof committeeFixture>>;
+const report = (f: Fixture, units = 1_000n, sequence = 1n, resultDigest = DIGEST): UsageReport => ({
+  escrowId: f.escrowId,
+  cumulativeUnits: units,
+  sequence,
+  resultDigest,
+});
+
+async function currentParameters(f: Fixture) {
+  const p = await f.committee.getParameters();
+  return {
+    minBond: p.minBond,
+    autoAdmissionBond: p.autoAdmissionBond,
+    unbondingDelay: p.unbondingDelay,
+    epochGrace: p.epochGrace,
+    slashRewardBps: p.slashRewardBps,
+    minCommitteeSize: p.minCommitteeSize,
+  };
+}
+
+async function admitCandidate(f: Fixture, who: HardhatEthersSigner = f.candidate) {
+  await f.committee.connect(who).bond(ftns(100));
+  await f.committee.connect(f.treasury).admit(who.address);
+}
+
+describe("FederationCommittee", () => {
+  describe("deployment", () => {
+    it("starts with the four local nodes: n = 4, f = 1, quorum 3, governed by the timelock", async () => {
+      const { committee, nodes, timelock, marketplace, token } = await committeeFixture();
+      expect(await committee.currentMembers()).to.deep.equal(nodes.map((n) => n.address));
+      expect(await committee.committeeSize()).to.equal(4n);
+      expect(await committee.faultTolerance()).to.equal(1n);
+      expect(await committee.quorumFor(4)).to.equal(3n);
+      expect(await committee.quorumFor(31)).to.equal(21n);
+      expect(await committee.currentEpoch()).to.equal(5n); // empty epoch 1, then one per admission
+      expect(await committee.treasury()).to.equal(await timelock.getAddress());
+      expect(await committee.token()).to.equal(await token.getAddress());
+      expect(await marketplace.attestationVerifier()).to.equal(await committee.getAddress());
+      expect((await committee.getParameters()).minBond).to.equal(ftns(100));
+      for (const node of nodes) expect((await committee.getMember(node.address)).bond).to.equal(ftns(100));
+    });
+
+    it("passes the upgrade-safety validation", async () => {
+      const { token } = await committeeFixture();
+      const options = { kind: "uups", constructorArgs: [await token.getAddress()] } as Parameters<
+        typeof upgrades.validateImplementation
+      >[1];
+      await upgrades.validateImplementation(await ethers.getContractFactory("FederationCommittee"), options);
+    });
+  });
+
+  describe("quorum verification", () => {
+    it("settles a marketplace charge attested by 3 of 4 members", async () => {
+      const f = await committeeFixture();
+      const r = report(f);
+      const { bytes } = await attestWith(f.committee, f.nodes.slice(0, 3), r);
+      await f.committee.verifyUsageAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, bytes);
+      await expect(f.marketplace.chargeWithAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, bytes))
+        .to.emit(f.marketplace, "UsageCharged");
+      expect((await f.marketplace.getEscrow(f.escrowId)).charged).to.equal(1_000n * ftns("0.0003"));
+    });
+
+    it("accepts any three members and all four", async () => {
+      const f = await committeeFixture();
+      const r = report(f);
+      for (const set of [[1, 2, 3], [0, 2, 3], [0, 1, 2, 3]]) {
+        const { bytes } = await attestWith(f.committee, set.map((i) => f.nodes[i]), r);
+        await f.committee.verifyUsageAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, bytes);
+      }
+    });
+
+    it("rejects two signatures when the quorum is three", async () => {
+      const f = await committeeFixture();
+      const r = report(f);
+      const { bytes } = await attestWith(f.committee, f.nodes.slice(0, 2), r);
+      await expect(f.marketplace.chargeWithAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, bytes))
+        .to.be.revertedWithCustomError(f.committee, "QuorumNotMet").withArgs(2, 3);
+    });
+
+    it("never counts a signer twice: one member's signature under another's bit is rejected", async () => {
+      const f = await committeeFixture();
+      const r = report(f);
+      const { epoch, members, signatures } = await attestWith(f.committee, f.nodes.slice(0, 3), r);
+      const duplicated = encodeAttestation(epoch, members, 0b111n, [signatures[0], signatures[0], signatures[2]]);
+      await expect(f.committee.verifyUsageAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, duplicated))
+        .to.be.revertedWithCustomError(f.committee, "InvalidMemberSignature").withArgs(1, members[1]);
+    });
+
+    it("rejects a bitmap that does not match the signatures, or names non-existent members", async () => {
+      const f = await committeeFixture();
+      const r = report(f);
+      const { epoch, members, signatures } = await attestWith(f.committee, f.nodes.slice(0, 3), r);
+      const fewer = encodeAttestation(epoch, members, 0b1111n, signatures);
+      await expect(f.committee.verifyUsageAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, fewer))
+        .to.be.revertedWithCustomError(f.committee, "SignatureCountMismatch").withArgs(3, 4);
+      const outOfRange = encodeAttestation(epoch, members, 0b10011n, signatures);
+      await expect(f.committee.verifyUsageAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, outOfRange))
+        .to.be.revertedWithCustomError(f.committee, "SignerOutOfRange").withArgs(0b10011, 4);
+    });
+
+    it("rejects a non-member's signature, and a member list that is not the epoch's", async () => {
+      const f = await committeeFixture();
+      const r = report(f);
+      const { epoch, members, signatures } = await attestWith(f.committee, f.nodes.slice(0, 3), r);
+      const forged = [...signatures];
+      forged[2] = await signAttestation(f.committee, f.outsider, r, epoch);
+      await expect(f.committee.verifyUsageAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, encodeAttestation(epoch, members, 0b111n, forged)))
+        .to.be.revertedWithCustomError(f.committee, "InvalidMemberSignature").withArgs(2, members[2]);
+      const swapped = [...members];
+      swapped[2] = f.outsider.address;
+      await expect(f.committee.verifyUsageAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, encodeAttestation(epoch, swapped, 0b111n, forged)))
+        .to.be.revertedWithCustomError(f.committee, "MembersMismatch").withArgs(epoch);
+    });
+
+    it("rejects signatures made for another chain or another report", async () => {
+      const f = await committeeFixture();
+      const r = report(f);
+      const { epoch, members, signatures } = await attestWith(f.committee, f.nodes.slice(0, 3), r);
+      const otherChain = [...signatures];
+      otherChain[0] = await signAttestation(f.committee, f.nodes[0], r, epoch, { chainId: 137n });
+      await expect(f.committee.verifyUsageAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, encodeAttestation(epoch, members, 0b111n, otherChain)))
+        .to.be.revertedWithCustomError(f.committee, "InvalidMemberSignature").withArgs(0, members[0]);
+      const bytes = encodeAttestation(epoch, members, 0b111n, signatures);
+      await expect(f.committee.verifyUsageAttestation(r.escrowId, r.cumulativeUnits + 1n, r.sequence, r.resultDigest, bytes))
+        .to.be.revertedWithCustomError(f.committee, "InvalidMemberSignature");
+    });
+
+    it("refuses an unknown epoch and a committee below the minimum size", async () => {
+      const f = await committeeFixture();
+      const r = report(f);
+      const { epoch, members, signatures } = await attestWith(f.committee, f.nodes.slice(0, 3), r);
+      await expect(f.committee.verifyUsageAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, encodeAttestation(epoch + 1n, members, 0b111n, signatures)))
+        .to.be.revertedWithCustomError(f.committee, "UnknownEpoch").withArgs(epoch + 1n, epoch);
+      await f.committee.connect(f.nodes[3]).leave();
+      const small = await attestWith(f.committee, f.nodes.slice(0, 3), r);
+      await expect(f.committee.verifyUsageAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, small.bytes))
+        .to.be.revertedWithCustomError(f.committee, "CommitteeTooSmall").withArgs(3, 4);
+    });
+  });
+
+  describe("membership changes by epoch", () => {
+    it("keeps an in-flight attestation valid through a membership change, for the grace period", async () => {
+      const f = await committeeFixture();
+      const r = report(f);
+      const inFlight = await attestWith(f.committee, f.nodes.slice(0, 3), r);
+      await admitCandidate(f); // epoch + 1: five members
+      expect(await f.committee.currentEpoch()).to.equal(inFlight.epoch + 1n);
+      await f.committee.verifyUsageAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, inFlight.bytes);
+      const endedAt = (await f.committee.getEpoch(inFlight.epoch)).endedAt;
+      await time.increaseTo(endedAt + 301n);
+      await expect(f.committee.verifyUsageAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, inFlight.bytes))
+        .to.be.revertedWithCustomError(f.committee, "EpochExpired").withArgs(inFlight.epoch, endedAt, endedAt + 300n);
+      // The new epoch: n = 5, f = 1, quorum still 3, and the new member can be one of them.
+      const fresh = await attestWith(f.committee, [f.nodes[0], f.nodes[1], f.candidate], r);
+      await f.marketplace.chargeWithAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, fresh.bytes);
+    });
+
+    it("admits only bonded candidates, through governance", async () => {
+      const f = await committeeFixture();
+      await expect(f.committee.connect(f.outsider).admit(f.candidate.address))
+        .to.be.revertedWithCustomError(f.committee, "AccessControlUnauthorizedAccount").withArgs(f.outsider.address, MEMBERSHIP_ROLE);
+      await expect(f.committee.connect(f.treasury).admit(f.candidate.address))
+        .to.be.revertedWithCustomError(f.committee, "BondTooLow").withArgs(f.candidate.address, 0, ftns(100));
+      await expect(f.committee.connect(f.candidate).bond(ftns(100)))
+        .to.emit(f.committee, "Bonded").withArgs(f.candidate.address, ftns(100), ftns(100));
+      await expect(f.committee.connect(f.treasury).admit(f.candidate.address))
+        .to.emit(f.committee, "MemberAdmitted").withArgs(f.candidate.address, f.treasury.address)
+        .and.to.emit(f.committee, "EpochStarted");
+      await expect(f.committee.connect(f.treasury).admit(f.candidate.address))
+        .to.be.revertedWithCustomError(f.committee, "AlreadyMember").withArgs(f.candidate.address);
+    });
+
+    it("admits by bond size when governance sets an auto-admission bond", async () => {
+      const f = await committeeFixture();
+      const params = { ...await currentParameters(f), autoAdmissionBond: ftns(500) };
+      await f.committee.connect(f.treasury).setParameters(params);
+      await f.committee.connect(f.candidate).bond(ftns(400));
+      expect((await f.committee.getMember(f.candidate.address)).active).to.equal(false);
+      await expect(f.committee.connect(f.candidate).bond(ftns(100))).to.emit(f.committee, "MemberAdmitted");
+      expect(await f.committee.committeeSize()).to.equal(5n);
+    });
+
+    it("lets governance remove a member and a member leave", async () => {
+      const f = await committeeFixture();
+      await expect(f.committee.connect(f.outsider).remove(f.nodes[0].address))
+        .to.be.revertedWithCustomError(f.committee, "AccessControlUnauthorizedAccount");
+      await expect(f.committee.connect(f.treasury).remove(f.nodes[0].address)).to.emit(f.committee, "MemberRemoved");
+      await expect(f.committee.connect(f.nodes[0]).leave()).to.be.revertedWithCustomError(f.committee, "NotMember").withArgs(f.nodes[0].address);
+      await f.committee.connect(f.nodes[1]).leave();
+      expect(await f.committee.committeeSize()).to.equal(2n);
+    });
+
+    it("refuses a 256th member", async function () {
+      this.timeout(300_000);
+      const f = await committeeFixture();
+      await ethers.provider.send("hardhat_setBalance", [f.treasury.address, ethers.toQuantity(ethers.parseEther("10000"))]);
+      const wallets = Array.from({ length: 251 }, (_, i) => new ethers.Wallet(ethers.keccak256(ethers.toBeHex(i + 1, 32)), ethers.provider));
+      for (const wallet of wallets) {
+        await f.treasury.sendTransaction({ to: wallet.address, value: ethers.parseEther("0.1") });
+        await f.token.connect(f.treasury).transfer(wallet.address, ftns(100));
+        await f.token.connect(wallet).approve(await f.committee.getAddress(), ftns(100));
+        await f.committee.connect(wallet).bond(ftns(100));
+        await f.committee.connect(f.treasury).admit(wallet.address);
+      }
+      expect(await f.committee.committeeSize()).to.equal(255n);
+      await f.committee.connect(f.candidate).bond(ftns(100));
+      await expect(f.committee.connect(f.treasury).admit(f.candidate.address))
+        .to.be.revertedWithCustomError(f.committee, "CommitteeFull").withArgs(255);
+    });
+  });
+
+  describe("bonds", () => {
+    it("returns a departed member's bond only after the unbonding delay", async () => {
+      const f = await committeeFixture();
+      const node = f.nodes[0];
+      await expect(f.committee.connect(node).withdrawBond()).to.be.revertedWithCustomError(f.committee, "AlreadyMember");
+      await f.committee.connect(node).leave();
+      const { unbondingAt } = await f.committee.getMember(node.address);
+      await expect(f.committee.connect(node).withdrawBond())
+        .to.be.revertedWithCustomError(f.committee, "BondStillLocked").withArgs(node.address, unbondingAt);
+      await time.increaseTo(unbondingAt);
+      const before = await f.token.balanceOf(node.address);
+      await expect(f.committee.connect(node).withdrawBond()).to.emit(f.committee, "BondWithdrawn").withArgs(node.address, ftns(100));
+      expect(await f.token.balanceOf(node.address)).to.equal(before + ftns(100));
+      await expect(f.committee.connect(node).withdrawBond()).to.be.revertedWithCustomError(f.committee, "NothingBonded");
+    });
+  });
+
+  describe("equivocation", () => {
+    async function conflicting(f: Fixture, signer: HardhatEthersSigner) {
+      const epoch = await f.committee.currentEpoch();
+      const honest = { cumulativeUnits: 1_000n, resultDigest: DIGEST, epoch };
+      const inflated = { cumulativeUnits: 5_000n, resultDigest: DIGEST, epoch };
+      const sigA = await signAttestation(f.committee, signer, { escrowId: f.escrowId, sequence: 1n, ...honest }, epoch);
+      const sigB = await signAttestation(f.committee, signer, { escrowId: f.escrowId, sequence: 1n, ...inflated }, epoch);
+      return { a: { ...honest, signature: sigA }, b: { ...inflated, signature: sigB } };
+    }
+
+    it("slashes a member who signed two different reports for the same escrow and sequence", async () => {
+      const f = await committeeFixture();
+      const liar = f.nodes[2];
+      const { a, b } = await conflicting(f, liar);
+      const treasuryBefore = await f.token.balanceOf(await f.timelock.getAddress());
+      await expect(f.committee.connect(f.reporter).proveEquivocation(liar.address, f.escrowId, 1n, a, b))
+        .to.emit(f.committee, "EquivocationSlashed")
+        .withArgs(liar.address, f.reporter.address, f.escrowId, 1, ftns(50), ftns(50));
+      expect(await f.token.balanceOf(f.reporter.address)).to.equal(ftns(50));
+      expect(await f.token.balanceOf(await f.timelock.getAddress())).to.equal(treasuryBefore + ftns(50));
+      const member = await f.committee.getMember(liar.address);
+      expect([member.active, member.slashed, member.bond]).to.deep.equal([false, true, 0n]);
+      expect(await f.committee.currentMembers()).to.not.include(liar.address);
+      await expect(f.committee.connect(f.reporter).proveEquivocation(liar.address, f.escrowId, 1n, a, b))
+        .to.be.revertedWithCustomError(f.committee, "MemberSlashed").withArgs(liar.address);
+      await expect(f.committee.connect(liar).bond(1n)).to.be.revertedWithCustomError(f.committee, "MemberSlashed");
+      await expect(f.committee.connect(f.treasury).admit(liar.address)).to.be.revertedWithCustomError(f.committee, "MemberSlashed");
+    });
+
+    it("can still slash a member that left, during its unbonding", async () => {
+      const f = await committeeFixture();
+      const liar = f.nodes[1];
+      const { a, b } = await conflicting(f, liar);
+      await f.committee.connect(liar).leave();
+      await f.committee.connect(f.reporter).proveEquivocation(liar.address, f.escrowId, 1n, a, b);
+      expect((await f.committee.getMember(liar.address)).bond).to.equal(0n);
+    });
+
+    it("is not fooled by identical reports or by another member's signature", async () => {
+      const f = await committeeFixture();
+      const { a, b } = await conflicting(f, f.nodes[0]);
+      await expect(f.committee.proveEquivocation(f.nodes[0].address, f.escrowId, 1n, a, a))
+        .to.be.revertedWithCustomError(f.committee, "NotEquivocation");
+      await expect(f.committee.proveEquivocation(f.nodes[1].address, f.escrowId, 1n, a, b))
+        .to.be.revertedWithCustomError(f.committee, "NotEquivocation");
+      await expect(f.committee.proveEquivocation(f.nodes[0].address, f.escrowId, 2n, a, b))
+        .to.be.revertedWithCustomError(f.committee, "NotEquivocation");
+      await expect(f.committee.proveEquivocation(f.outsider.address, f.escrowId, 1n, a, b))
+        .to.be.revertedWithCustomError(f.committee, "NotEquivocation");
+    });
+  });
+
+  describe("governance parameters", () => {
+    it("lets only the timelock change parameters and the treasury, within bounds", async () => {
+      const f = await committeeFixture();
+      const current = await currentParameters(f);
+      await expect(f.committee.connect(f.outsider).setParameters(current))
+        .to.be.revertedWithCustomError(f.committee, "AccessControlUnauthorizedAccount");
+      await expect(f.committee.connect(f.outsider).setTreasury(f.outsider.address))
+        .to.be.revertedWithCustomError(f.committee, "AccessControlUnauthorizedAccount");
+      await expect(f.committee.connect(f.treasury).setParameters({ ...current, slashRewardBps: 10_001 }))
+        .to.be.revertedWithCustomError(f.committee, "InvalidParameter").withArgs("slashRewardBps");
+      await expect(f.committee.connect(f.treasury).setParameters({ ...current, autoAdmissionBond: 1n }))
+        .to.be.revertedWithCustomError(f.committee, "InvalidParameter").withArgs("autoAdmissionBond");
+      await expect(f.committee.connect(f.treasury).setParameters({ ...current, minCommitteeSize: 0 }))
+        .to.be.revertedWithCustomError(f.committee, "InvalidParameter").withArgs("minCommitteeSize");
+      await expect(f.committee.connect(f.treasury).setParameters({ ...current, epochGrace: 10 })).to.emit(f.committee, "ParametersUpdated");
+      await expect(f.committee.connect(f.treasury).setTreasury(ethers.ZeroAddress))
+        .to.be.revertedWithCustomError(f.committee, "CommitteeZeroAddress").withArgs("treasury");
+      await f.committee.connect(f.treasury).setTreasury(f.reporter.address);
+      expect(await f.committee.treasury()).to.equal(f.reporter.address);
+    });
+
+    it("refuses an implementation without a token, and a second initialisation", async () => {
+      const f = await committeeFixture();
+      const factory = await ethers.getContractFactory("FederationCommittee");
+      await expect(factory.deploy(ethers.ZeroAddress)).to.be.revertedWithCustomError(factory, "CommitteeZeroAddress").withArgs("token");
+      const params = { admin: f.outsider.address, treasury: f.outsider.address, bootstrapAdmitter: ethers.ZeroAddress, params: await currentParameters(f) };
+      await expect(f.committee.initialize(params)).to.be.revertedWithCustomError(f.committee, "InvalidInitialization");
+    });
+  });
+});
