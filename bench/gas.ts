@@ -5,6 +5,7 @@
 import hre from "hardhat";
 import fs from "node:fs";
 import path from "node:path";
+import { committeeGas } from "./gas/committee";
 import { governorGas } from "./gas/governor";
 import { marketplaceGas } from "./gas/marketplace";
 import { tokenGas } from "./gas/token";
@@ -64,6 +65,7 @@ async function main() {
   sections.push(await tokenGas(hre));
   sections.push(await governorGas(hre));
   sections.push(await marketplaceGas(hre));
+  sections.push(await committeeGas(hre));
 
   const previous = loadPrevious();
   fs.mkdirSync(RESULTS, { recursive: true });

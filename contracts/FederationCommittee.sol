@@ -40,9 +40,14 @@ contract FederationCommittee is
     /// @custom:oz-upgrades-unsafe-allow state-variable-immutable
     IERC20 private immutable TOKEN;
 
+    /// @dev The first slot holds everything verification needs besides the epoch's member hash, so verifying an
+    /// attestation reads two storage slots whatever the committee size.
     /// @custom:storage-location erc7201:prsm.storage.FederationCommittee
     struct CommitteeStorage {
         uint64 currentEpoch;
+        uint48 epochChangedAt;
+        uint48 epochGrace;
+        uint16 minCommitteeSize;
         address treasury;
         Parameters params;
         address[] members;
@@ -276,18 +281,22 @@ contract FederationCommittee is
         if (amount - reward != 0) TOKEN.safeTransfer($.treasury, amount - reward);
     }
 
-    /// @dev The epoch must be the current one, or the previous one within its grace period; `members` must be
-    /// exactly its ordered member list. Returns the member count.
+    /// @dev The epoch must be the current one, or the one it replaced while the grace period after that change lasts
+    /// (two changes in quick succession invalidate attestations two epochs old: nodes sign again). `members` must be
+    /// exactly the epoch's ordered member list. Returns the member count.
     function _checkEpoch(uint64 epoch, address[] memory members) private view returns (uint256 size) {
         CommitteeStorage storage $ = _getStorage();
-        Epoch memory e = $.epochs[epoch];
-        if (e.startedAt == 0) revert UnknownEpoch(epoch, $.currentEpoch);
-        if (e.endedAt != 0 && block.timestamp > uint256(e.endedAt) + $.params.epochGrace) {
-            revert EpochExpired(epoch, e.endedAt, e.endedAt + $.params.epochGrace);
+        uint64 current = $.currentEpoch;
+        if (epoch != current) {
+            if (epoch == 0 || epoch > current) revert UnknownEpoch(epoch, current);
+            uint48 graceUntil = $.epochChangedAt + $.epochGrace;
+            if (epoch + 1 != current || block.timestamp > graceUntil) {
+                revert EpochExpired(epoch, $.epochs[epoch].endedAt, graceUntil);
+            }
         }
-        if (keccak256(abi.encodePacked(members)) != e.membersHash) revert MembersMismatch(epoch);
-        size = e.size;
-        if (size < $.params.minCommitteeSize) revert CommitteeTooSmall(size, $.params.minCommitteeSize);
+        if (keccak256(abi.encodePacked(members)) != $.epochs[epoch].membersHash) revert MembersMismatch(epoch);
+        size = members.length;
+        if (size < $.minCommitteeSize) revert CommitteeTooSmall(size, $.minCommitteeSize);
     }
 
     function _admit(address account) private {
@@ -337,6 +346,7 @@ contract FederationCommittee is
         if (previous != 0) $.epochs[previous].endedAt = uint48(block.timestamp);
         uint64 epoch = previous + 1;
         $.currentEpoch = epoch;
+        $.epochChangedAt = uint48(block.timestamp);
         address[] memory members = $.members;
         $.epochs[epoch] = Epoch({
             membersHash: keccak256(abi.encodePacked(members)),
@@ -351,7 +361,11 @@ contract FederationCommittee is
         if (p.slashRewardBps > BPS) revert InvalidParameter("slashRewardBps");
         if (p.autoAdmissionBond != 0 && p.autoAdmissionBond < p.minBond) revert InvalidParameter("autoAdmissionBond");
         if (p.minCommitteeSize == 0 || p.minCommitteeSize > MAX_MEMBERS) revert InvalidParameter("minCommitteeSize");
-        _getStorage().params = p;
+        CommitteeStorage storage $ = _getStorage();
+        $.params = p;
+        // Copies of the two parameters verification reads, kept in its hot slot.
+        $.epochGrace = p.epochGrace;
+        $.minCommitteeSize = p.minCommitteeSize;
         emit ParametersUpdated(p);
     }
 

@@ -187,6 +187,18 @@ describe("FederationCommittee", () => {
       await f.marketplace.chargeWithAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, fresh.bytes);
     });
 
+    it("invalidates an attestation two epochs old at once, even within the grace period", async () => {
+      const f = await committeeFixture();
+      const r = report(f);
+      const inFlight = await attestWith(f.committee, f.nodes.slice(0, 3), r);
+      await admitCandidate(f);
+      await f.committee.connect(f.treasury).remove(f.candidate.address);
+      const graceUntil = (await f.committee.getEpoch(inFlight.epoch + 1n)).endedAt + 300n;
+      await expect(f.committee.verifyUsageAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, inFlight.bytes))
+        .to.be.revertedWithCustomError(f.committee, "EpochExpired")
+        .withArgs(inFlight.epoch, (await f.committee.getEpoch(inFlight.epoch)).endedAt, graceUntil);
+    });
+
     it("admits only bonded candidates, through governance", async () => {
       const f = await committeeFixture();
       await expect(f.committee.connect(f.outsider).admit(f.candidate.address))
