@@ -48,7 +48,8 @@ const config: HardhatUserConfig = {
   },
   paths: {
     sources: "contracts",
-    tests: "test",
+    // Contract tests run under Hardhat's mocha; test/e2e runs real processes under Node's test runner.
+    tests: "test/contracts",
     deploy: "deploy",
     deployments: "deployments",
   },

@@ -74,6 +74,13 @@ export function networks(): NetworksUserConfig {
       chainId: 31337,
       tags: ["local"],
     },
+    // A second local chain for the end-to-end tests (its own port and deployments/e2e), so they never disturb a
+    // developer's `npm start` chain and its deployments/localhost.
+    e2e: {
+      url: optionalEnv("E2E_RPC_URL") ?? "http://127.0.0.1:8645",
+      chainId: 31337,
+      tags: ["local"],
+    },
     ...liveNetworks(),
   };
 }

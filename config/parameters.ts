@@ -136,6 +136,7 @@ const LOCAL: ProtocolParameters = {
 const BY_NETWORK: Record<string, ProtocolParameters> = {
   hardhat: LOCAL,
   localhost: LOCAL,
+  e2e: LOCAL,
   amoy: LIVE,
   polygon: LIVE,
 };

@@ -7,7 +7,8 @@ import { Deployments, Tags } from "../config/deployments";
  * Local networks only: the treasury pays demo accounts through a real timelock operation, scheduled by the deployer
  * while it is still a temporary proposer, executed after fast-forwarding the local clock past the delay.
  * On the in-process `hardhat` network (unit tests) only the demo provider and the committee nodes are paid, so tests
- * start from a treasury that holds everything else; on `localhost` (`npm start`) the first accounts get demo funds.
+ * start from a treasury that holds everything else; on `localhost` (`npm start`) and `e2e` the first accounts get demo
+ * funds.
  */
 const fundLocalAccounts: DeployFunction = async (hre) => {
   const { localFunding, localCommittee, timelock: timelockParams } = parametersFor(hre.network.name);
@@ -18,7 +19,7 @@ const fundLocalAccounts: DeployFunction = async (hre) => {
     ? signers.slice(localCommittee.firstAccount, localCommittee.firstAccount + localCommittee.count).map((s) => s.address)
     : [];
   const recipients =
-    hre.network.name === "localhost"
+    hre.network.name !== "hardhat"
       ? signers.slice(1, 1 + localFunding.accounts).map((s) => s.address)
       : [demoProvider, ...nodes];
 

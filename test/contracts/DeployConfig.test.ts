@@ -1,10 +1,10 @@
 import { expect } from "chai";
 import { spawnSync } from "node:child_process";
 import path from "node:path";
-import { ConfigError, requireAddress, requireEnv, requirePrivateKey, requireUrl } from "../config/env";
-import { assertLiveNetworkEnv } from "../config/networks";
+import { ConfigError, requireAddress, requireEnv, requirePrivateKey, requireUrl } from "../../config/env";
+import { assertLiveNetworkEnv } from "../../config/networks";
 
-const ROOT = path.resolve(__dirname, "..");
+const ROOT = path.resolve(__dirname, "..", "..");
 const KEY = `0x${"ab".repeat(32)}`;
 const GUARDIAN = `0x${"12".repeat(20)}`;
 

@@ -4,7 +4,7 @@ import { time } from "@nomicfoundation/hardhat-network-helpers";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { deployProtocol, ftns, impersonate } from "./support/fixtures";
+import { deployProtocol, ftns, impersonate } from "../support/fixtures";
 
 describe("Marketplace tasks", () => {
   const fixture = deployments.createFixture(async () => {

@@ -1,8 +1,8 @@
 import { expect } from "chai";
 import { deployments, ethers } from "hardhat";
 import { time } from "@nomicfoundation/hardhat-network-helpers";
-import { auditPrivilegedRoles, roleHolders } from "../helpers/roles";
-import { deployBeforeHandover, deployProtocol, ftns, impersonate } from "./support/fixtures";
+import { auditPrivilegedRoles, roleHolders } from "../../helpers/roles";
+import { deployBeforeHandover, deployProtocol, ftns, impersonate } from "../support/fixtures";
 import hre from "hardhat";
 
 const PROPOSER_ROLE = ethers.id("PROPOSER_ROLE");

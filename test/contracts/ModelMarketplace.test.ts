@@ -3,10 +3,10 @@ import { deployments, ethers, upgrades } from "hardhat";
 import { time } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import type { Interface } from "ethers";
-import { CATEGORIES } from "../config/parameters";
-import { LAUNCH_MODELS, priceInFtns, UNIT_IDS } from "../config/launch-models";
-import { deployProtocol, ftns, impersonate } from "./support/fixtures";
-import { signClose, signReceipt } from "./support/marketplace";
+import { CATEGORIES } from "../../config/parameters";
+import { LAUNCH_MODELS, priceInFtns, UNIT_IDS } from "../../config/launch-models";
+import { deployProtocol, ftns, impersonate } from "../support/fixtures";
+import { signClose, signReceipt } from "../support/marketplace";
 
 const Unit = { Token: 0, Request: 1, Second: 2 };
 const ListingStatus = { None: 0n, Active: 1n, Paused: 2n, Delisted: 3n };

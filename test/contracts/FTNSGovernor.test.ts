@@ -2,7 +2,7 @@ import { expect } from "chai";
 import { deployments, ethers } from "hardhat";
 import { time } from "@nomicfoundation/hardhat-network-helpers";
 import { anyValue } from "@nomicfoundation/hardhat-chai-matchers/withArgs";
-import { deployProtocol, ftns, impersonate } from "./support/fixtures";
+import { deployProtocol, ftns, impersonate } from "../support/fixtures";
 import {
   asIGovernor,
   execute,
@@ -14,7 +14,7 @@ import {
   toVotingEnd,
   toVotingStart,
   VoteType,
-} from "./support/governance";
+} from "../support/governance";
 
 const UNIT = 10n ** 9n; // one quadratic unit: sqrt(1 FTNS in raw units)
 const MINTER_ROLE = ethers.id("MINTER_ROLE");

@@ -12,8 +12,8 @@ import { expect } from "chai";
 import { deployments, ethers } from "hardhat";
 import { time } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
-import { deployProtocol, ftns, impersonate } from "./support/fixtures";
-import { signClose, signReceipt } from "./support/marketplace";
+import { deployProtocol, ftns, impersonate } from "../support/fixtures";
+import { signClose, signReceipt } from "../support/marketplace";
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 5_000);
 const SEED = Number(process.env.FUZZ_SEED ?? 0x5eed);

@@ -2,8 +2,8 @@ import { expect } from "chai";
 import { deployments, ethers, upgrades } from "hardhat";
 import { time } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
-import { deployProtocol, ftns, impersonate } from "./support/fixtures";
-import { attestWith, encodeAttestation, signAttestation, type UsageReport } from "./support/committee";
+import { deployProtocol, ftns, impersonate } from "../support/fixtures";
+import { attestWith, encodeAttestation, signAttestation, type UsageReport } from "../support/committee";
 
 const MEMBERSHIP_ROLE = ethers.id("MEMBERSHIP_ROLE");
 const DIGEST = ethers.id("answers");

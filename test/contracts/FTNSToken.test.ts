@@ -1,10 +1,10 @@
 import { expect } from "chai";
 import { deployments, ethers, upgrades } from "hardhat";
-import { parametersFor } from "../config/parameters";
+import { parametersFor } from "../../config/parameters";
 import { time, mine } from "@nomicfoundation/hardhat-network-helpers";
 import { anyValue } from "@nomicfoundation/hardhat-chai-matchers/withArgs";
-import { deployProtocol, ftns, impersonate } from "./support/fixtures";
-import { signDelegation, signPermit } from "./support/signatures";
+import { deployProtocol, ftns, impersonate } from "../support/fixtures";
+import { signDelegation, signPermit } from "../support/signatures";
 
 const MINTER_ROLE = ethers.id("MINTER_ROLE");
 const GUARDIAN_ROLE = ethers.id("GUARDIAN_ROLE");

@@ -1,0 +1,343 @@
+/**
+ * A consensus node. It validates each usage report itself, signs it at most once per (escrow, sequence) slot,
+ * exchanges signatures with its peers, and once it holds a quorum (2f+1 of the current epoch) submits the
+ * attestation to the marketplace. Submission is staggered by a per-report rotation so that normally one node submits,
+ * and any other takes over when that one is down; a duplicate submission only costs its sender a failed transaction.
+ * Conflicting signatures by one member for the same slot are proven on chain (the member is slashed).
+ */
+import type { Address, Hex } from "viem";
+import { keccak256, encodeAbiParameters } from "viem";
+import type { ChainContext, CommitteeEpoch } from "../shared/chain";
+import { readCommitteeEpoch, readEscrow } from "../shared/chain";
+import { ReportRejected, WorkerError } from "../shared/errors";
+import type { Logger } from "../shared/logger";
+import { Gossip } from "./gossip";
+import { SigningJournal } from "./journal";
+import {
+  encodeAttestation,
+  parseReport,
+  recoverAttester,
+  reportContentId,
+  reportToJson,
+  signAttestation,
+  slotKey,
+  toCompact,
+  type MemberSignature,
+  type UsageReport,
+} from "./report";
+import { validateReport } from "./validate";
+
+export interface NodeOptions {
+  peers: string[];
+  journalFile: string;
+  submitStaggerMs: number;
+  gossipIntervalMs: number;
+  /** Unsettled reports are dropped after this long (they stay in the journal's signed record). */
+  reportTtlMs: number;
+}
+
+interface ContentGroup {
+  report: UsageReport;
+  contentId: Hex;
+  /** epoch -> signer (lower-case) -> signature */
+  signatures: Map<string, Map<string, Hex>>;
+}
+
+interface Slot {
+  key: string;
+  escrowId: bigint;
+  sequence: bigint;
+  groups: Map<Hex, ContentGroup>;
+  settled: boolean;
+  submitting: boolean;
+  submitTimer?: NodeJS.Timeout;
+  firstSeen: number;
+}
+
+export interface SignResult {
+  slot: string;
+  contentId: Hex;
+  signer: Address;
+  epoch: string;
+  signature: Hex;
+}
+
+export class ConsensusNode {
+  private readonly slots = new Map<string, Slot>();
+  private readonly epochs = new Map<string, CommitteeEpoch>();
+  private readonly slashing = new Set<string>();
+  private current?: CommitteeEpoch;
+  private timer?: NodeJS.Timeout;
+  private readonly gossip: Gossip;
+  readonly journal: SigningJournal;
+  readonly address: Address;
+  /** Settlements this process submitted, and when their reports first arrived (for the latency benchmark). */
+  readonly settlements: { slot: string; txHash: Hex; firstSeen: number; settledAt: number }[] = [];
+
+  constructor(
+    private readonly ctx: ChainContext,
+    private readonly options: NodeOptions,
+    private readonly log: Logger,
+  ) {
+    this.gossip = new Gossip(options.peers, log);
+    this.journal = new SigningJournal(options.journalFile);
+    this.address = ctx.account.address;
+  }
+
+  async start(): Promise<void> {
+    await this.refreshEpoch();
+    for (const [, json] of this.journal.pending()) {
+      // Resume what was signed before a restart: re-validate, re-share, settle.
+      await this.receive(parseReport(json), []).catch((error: Error) =>
+        this.log.info({ err: error.message }, "journalled report no longer pending"),
+      );
+    }
+    this.timer = setInterval(() => void this.tick(), this.options.gossipIntervalMs);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    for (const slot of this.slots.values()) clearTimeout(slot.submitTimer);
+  }
+
+  epoch(): CommitteeEpoch | undefined {
+    return this.current;
+  }
+
+  pendingCount(): number {
+    return [...this.slots.values()].filter((s) => !s.settled).length;
+  }
+
+  /**
+   * Entry point for a report from a provider, an orchestrator or a peer (with the peer's attestations). Returns this
+   * node's signature, or throws ReportRejected (the report is invalid) / WorkerError.
+   */
+  async receive(report: UsageReport, attestations: MemberSignature[]): Promise<SignResult> {
+    const slot = this.slotFor(report);
+    const group = this.groupFor(slot, report);
+    for (const a of attestations) await this.acceptAttestation(slot, group, a);
+
+    const mine = await this.signOnce(slot, group);
+    this.share(group);
+    this.maybeSettle(slot, group);
+    return mine;
+  }
+
+  // ------------------------------------------------------------------ signing
+
+  private async signOnce(slot: Slot, group: ContentGroup): Promise<SignResult> {
+    const epoch = await this.refreshEpoch();
+    if (!epoch.members.some((m) => m.toLowerCase() === this.address.toLowerCase())) {
+      throw new WorkerError(`node ${this.address} is not a committee member in epoch ${epoch.epoch}`, "not-a-member", 503);
+    }
+    const previous = this.journal.signedFor(slot.key);
+    if (previous && previous.contentId !== group.contentId) {
+      throw new ReportRejected("conflicting-report", `this node already attested a different report for ${slot.key}`, {
+        signed: previous.contentId,
+      });
+    }
+    const epochKey = epoch.epoch.toString();
+    let signature = previous?.signatures[epochKey];
+    if (!signature) {
+      await validateReport(this.ctx, group.report);
+      signature = await signAttestation(this.ctx.account, this.ctx.domain, group.report, epoch.epoch);
+      // Durable before it leaves the process: a restart must never sign another report for this slot.
+      this.journal.recordSignature(slot.key, group.contentId, epoch.epoch, signature, reportToJson(group.report));
+      this.log.info({ slot: slot.key, epoch: epochKey }, "signed usage report");
+    }
+    this.addSignature(group, epochKey, this.address, signature);
+    return { slot: slot.key, contentId: group.contentId, signer: this.address, epoch: epochKey, signature };
+  }
+
+  /** Verifies a peer's attestation before counting it; records it for equivocation checks either way. */
+  private async acceptAttestation(slot: Slot, group: ContentGroup, a: MemberSignature): Promise<void> {
+    const epoch = this.epochs.get(a.epoch.toString());
+    if (!epoch) return; // an epoch this node never saw as current: cannot check its membership
+    let signer: Address;
+    try {
+      signer = await recoverAttester(this.ctx.domain, group.report, a.epoch, a.signature);
+    } catch {
+      return;
+    }
+    if (signer.toLowerCase() !== a.signer.toLowerCase()) return;
+    if (!epoch.members.some((m) => m.toLowerCase() === signer.toLowerCase())) return;
+    this.addSignature(group, a.epoch.toString(), signer, a.signature);
+    this.checkEquivocation(slot, signer);
+  }
+
+  private addSignature(group: ContentGroup, epoch: string, signer: Address, signature: Hex): void {
+    const byEpoch = group.signatures.get(epoch) ?? new Map<string, Hex>();
+    byEpoch.set(signer.toLowerCase(), signature);
+    group.signatures.set(epoch, byEpoch);
+  }
+
+  // ------------------------------------------------------------------ settlement
+
+  private maybeSettle(slot: Slot, group: ContentGroup): void {
+    if (slot.settled || slot.submitting || slot.submitTimer) return;
+    const epoch = this.current;
+    if (!epoch) return;
+    const signatures = group.signatures.get(epoch.epoch.toString());
+    if (!signatures || signatures.size < epoch.quorum) return;
+    const delay = this.rank(slot, epoch) * this.options.submitStaggerMs;
+    slot.submitTimer = setTimeout(() => {
+      slot.submitTimer = undefined;
+      void this.submit(slot, group, epoch, signatures);
+    }, delay);
+  }
+
+  /** This node's turn for the slot: 0 = first. The rotation starts at a member derived from the slot. */
+  private rank(slot: Slot, epoch: CommitteeEpoch): number {
+    const n = epoch.members.length;
+    const me = epoch.members.findIndex((m) => m.toLowerCase() === this.address.toLowerCase());
+    const start = Number(BigInt(keccak256(encodeAbiParameters([{ type: "uint256" }, { type: "uint64" }], [slot.escrowId, slot.sequence]))) % BigInt(n));
+    return (me - start + n) % n;
+  }
+
+  private async submit(slot: Slot, group: ContentGroup, epoch: CommitteeEpoch, signatures: Map<string, Hex>): Promise<void> {
+    if (slot.settled || slot.submitting) return;
+    slot.submitting = true;
+    try {
+      if (await this.settledOnChain(slot)) return;
+      const attestation = encodeAttestation(epoch.epoch, epoch.members, signatures);
+      const r = group.report;
+      const hash = await this.ctx.walletClient.writeContract({
+        address: this.ctx.marketplace.address,
+        abi: this.ctx.marketplace.abi,
+        functionName: "chargeWithAttestation",
+        args: [r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, attestation],
+        chain: this.ctx.chain,
+        account: this.ctx.account,
+      });
+      const receipt = await this.ctx.publicClient.waitForTransactionReceipt({ hash, timeout: 60_000 });
+      if (receipt.status === "success") {
+        this.markSettled(slot);
+        this.settlements.push({ slot: slot.key, txHash: hash, firstSeen: slot.firstSeen, settledAt: Date.now() });
+        this.log.info({ slot: slot.key, tx: hash, signatures: signatures.size }, "settled usage on chain");
+      }
+    } catch (error) {
+      // Most often another node settled first (StaleReceipt); otherwise the next tick retries.
+      if (!(await this.settledOnChain(slot).catch(() => false))) {
+        this.log.warn({ slot: slot.key, err: (error as Error).message.split("\n")[0] }, "settlement attempt failed");
+      }
+    } finally {
+      slot.submitting = false;
+    }
+  }
+
+  private async settledOnChain(slot: Slot): Promise<boolean> {
+    const escrow = await readEscrow(this.ctx, slot.escrowId);
+    if (escrow.sequence >= slot.sequence || escrow.status !== 1) {
+      this.markSettled(slot);
+      return true;
+    }
+    return false;
+  }
+
+  private markSettled(slot: Slot): void {
+    slot.settled = true;
+    clearTimeout(slot.submitTimer);
+    this.journal.settle(slot.key);
+  }
+
+  // ------------------------------------------------------------------ equivocation
+
+  private checkEquivocation(slot: Slot, signer: Address): void {
+    const key = signer.toLowerCase();
+    if (this.slashing.has(key)) return;
+    const signed: { group: ContentGroup; epoch: string; signature: Hex }[] = [];
+    for (const group of slot.groups.values()) {
+      for (const [epoch, sigs] of group.signatures) {
+        const signature = sigs.get(key);
+        if (signature) {
+          signed.push({ group, epoch, signature });
+          break;
+        }
+      }
+    }
+    if (signed.length < 2) return;
+    this.slashing.add(key);
+    const [a, b] = signed;
+    const evidence = (s: (typeof signed)[number]) => ({
+      cumulativeUnits: s.group.report.cumulativeUnits,
+      resultDigest: s.group.report.resultDigest,
+      epoch: BigInt(s.epoch),
+      signature: toCompact(s.signature),
+    });
+    this.log.warn({ member: signer, slot: slot.key }, "member signed two different reports: proving equivocation");
+    this.ctx.walletClient
+      .writeContract({
+        address: this.ctx.committee.address,
+        abi: this.ctx.committee.abi,
+        functionName: "proveEquivocation",
+        args: [signer, slot.escrowId, slot.sequence, evidence(a), evidence(b)],
+        chain: this.ctx.chain,
+        account: this.ctx.account,
+      })
+      .then((hash) => this.ctx.publicClient.waitForTransactionReceipt({ hash }))
+      .then((receipt) => this.log.info({ member: signer, tx: receipt.transactionHash }, "equivocation proven; member slashed"))
+      .catch((error: Error) => this.log.info({ member: signer, err: error.message.split("\n")[0] }, "equivocation proof not applied (already slashed?)"));
+  }
+
+  // ------------------------------------------------------------------ bookkeeping
+
+  private slotFor(report: UsageReport): Slot {
+    const key = slotKey(report);
+    let slot = this.slots.get(key);
+    if (!slot) {
+      slot = { key, escrowId: report.escrowId, sequence: report.sequence, groups: new Map(), settled: false, submitting: false, firstSeen: Date.now() };
+      this.slots.set(key, slot);
+    }
+    return slot;
+  }
+
+  private groupFor(slot: Slot, report: UsageReport): ContentGroup {
+    const contentId = reportContentId(report);
+    let group = slot.groups.get(contentId);
+    if (!group) {
+      group = { report, contentId, signatures: new Map() };
+      slot.groups.set(contentId, group);
+    }
+    return group;
+  }
+
+  private share(group: ContentGroup): void {
+    const attestations: { signer: string; epoch: string; signature: Hex }[] = [];
+    for (const [epoch, sigs] of group.signatures) {
+      for (const [signer, signature] of sigs) attestations.push({ signer, epoch, signature });
+    }
+    this.gossip.broadcast("/gossip", { report: reportToJson(group.report), attestations });
+  }
+
+  private async refreshEpoch(): Promise<CommitteeEpoch> {
+    const epoch = await readCommitteeEpoch(this.ctx);
+    this.epochs.set(epoch.epoch.toString(), epoch);
+    this.current = epoch;
+    return epoch;
+  }
+
+  /** Re-shares unsettled reports (peers that were down catch up), retries settlement, forgets old ones. */
+  private async tick(): Promise<void> {
+    try {
+      await this.refreshEpoch();
+    } catch (error) {
+      this.log.warn({ err: (error as Error).message }, "chain unreachable");
+      return;
+    }
+    for (const slot of this.slots.values()) {
+      if (slot.settled) continue;
+      if (Date.now() - slot.firstSeen > this.options.reportTtlMs) {
+        slot.settled = true;
+        continue;
+      }
+      if (await this.settledOnChain(slot).catch(() => false)) continue;
+      for (const group of slot.groups.values()) {
+        if (!this.journal.signedFor(slot.key) || this.journal.signedFor(slot.key)?.contentId !== group.contentId) continue;
+        // Re-sign under a new epoch if the committee changed since.
+        await this.signOnce(slot, group).catch(() => undefined);
+        this.share(group);
+        this.maybeSettle(slot, group);
+      }
+    }
+  }
+}

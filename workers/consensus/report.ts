@@ -1,0 +1,194 @@
+/**
+ * Usage reports and the EIP-712 messages around them. The provider signs a `ProviderUsageReport`; committee
+ * members sign a `UsageAttestation` (the type FederationCommittee verifies on chain). Both live in the committee's
+ * EIP-712 domain, so a signature for one chain or contract is worthless on another.
+ */
+import { encodeAbiParameters, keccak256, type Address, type Hex, type TypedDataDomain } from "viem";
+import type { LocalAccount } from "viem/accounts";
+import { recoverTypedDataAddress } from "viem";
+import { BadRequest } from "../shared/errors";
+
+export interface UsageReport {
+  escrowId: bigint;
+  cumulativeUnits: bigint;
+  sequence: bigint;
+  resultDigest: Hex;
+  providerSignature: Hex;
+}
+
+/** What travels over HTTP: bigints as decimal strings. */
+export interface UsageReportJson {
+  escrowId: string;
+  cumulativeUnits: string;
+  sequence: string;
+  resultDigest: string;
+  providerSignature: string;
+}
+
+export interface MemberSignature {
+  signer: Address;
+  epoch: bigint;
+  signature: Hex;
+}
+
+export const PROVIDER_REPORT_TYPES = {
+  ProviderUsageReport: [
+    { name: "escrowId", type: "uint256" },
+    { name: "cumulativeUnits", type: "uint256" },
+    { name: "sequence", type: "uint64" },
+    { name: "resultDigest", type: "bytes32" },
+  ],
+} as const;
+
+export const ATTESTATION_TYPES = {
+  UsageAttestation: [
+    { name: "escrowId", type: "uint256" },
+    { name: "cumulativeUnits", type: "uint256" },
+    { name: "sequence", type: "uint64" },
+    { name: "resultDigest", type: "bytes32" },
+    { name: "epoch", type: "uint64" },
+  ],
+} as const;
+
+const HEX32 = /^0x[0-9a-fA-F]{64}$/;
+const HEX = /^0x[0-9a-fA-F]*$/;
+const UINT = /^\d{1,78}$/;
+
+/** Parses a report from JSON, naming the first bad field. */
+export function parseReport(input: unknown): UsageReport {
+  if (typeof input !== "object" || input === null) throw new BadRequest("report must be a JSON object");
+  const r = input as Record<string, unknown>;
+  for (const field of ["escrowId", "cumulativeUnits", "sequence"]) {
+    if (typeof r[field] !== "string" || !UINT.test(r[field] as string)) {
+      throw new BadRequest(`report.${field} must be a decimal integer string`, { field });
+    }
+  }
+  if (typeof r.resultDigest !== "string" || !HEX32.test(r.resultDigest)) {
+    throw new BadRequest("report.resultDigest must be a 32-byte hex string", { field: "resultDigest" });
+  }
+  if (typeof r.providerSignature !== "string" || !HEX.test(r.providerSignature) || r.providerSignature.length < 132) {
+    throw new BadRequest("report.providerSignature must be a hex signature", { field: "providerSignature" });
+  }
+  const sequence = BigInt(r.sequence as string);
+  if (sequence === 0n || sequence >= 2n ** 64n) throw new BadRequest("report.sequence must be in 1..2^64-1", { field: "sequence" });
+  return {
+    escrowId: BigInt(r.escrowId as string),
+    cumulativeUnits: BigInt(r.cumulativeUnits as string),
+    sequence,
+    resultDigest: r.resultDigest as Hex,
+    providerSignature: r.providerSignature as Hex,
+  };
+}
+
+export function reportToJson(r: UsageReport): UsageReportJson {
+  return {
+    escrowId: r.escrowId.toString(),
+    cumulativeUnits: r.cumulativeUnits.toString(),
+    sequence: r.sequence.toString(),
+    resultDigest: r.resultDigest,
+    providerSignature: r.providerSignature,
+  };
+}
+
+/** Identifies a report's content (what members attest): equal content, equal id, whoever relayed it. */
+export function reportContentId(r: Pick<UsageReport, "escrowId" | "cumulativeUnits" | "sequence" | "resultDigest">): Hex {
+  return keccak256(
+    encodeAbiParameters(
+      [{ type: "uint256" }, { type: "uint256" }, { type: "uint64" }, { type: "bytes32" }],
+      [r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest],
+    ),
+  );
+}
+
+/** The slot a report occupies: one attested content per escrow and sequence, ever. */
+export function slotKey(r: Pick<UsageReport, "escrowId" | "sequence">): string {
+  return `${r.escrowId}:${r.sequence}`;
+}
+
+export async function signProviderReport(
+  account: LocalAccount,
+  domain: TypedDataDomain,
+  r: Omit<UsageReport, "providerSignature">,
+): Promise<Hex> {
+  return account.signTypedData({
+    domain,
+    types: PROVIDER_REPORT_TYPES,
+    primaryType: "ProviderUsageReport",
+    message: { escrowId: r.escrowId, cumulativeUnits: r.cumulativeUnits, sequence: r.sequence, resultDigest: r.resultDigest },
+  });
+}
+
+export async function recoverProvider(domain: TypedDataDomain, r: UsageReport): Promise<Address> {
+  return recoverTypedDataAddress({
+    domain,
+    types: PROVIDER_REPORT_TYPES,
+    primaryType: "ProviderUsageReport",
+    message: { escrowId: r.escrowId, cumulativeUnits: r.cumulativeUnits, sequence: r.sequence, resultDigest: r.resultDigest },
+    signature: r.providerSignature,
+  });
+}
+
+export async function signAttestation(
+  account: LocalAccount,
+  domain: TypedDataDomain,
+  r: Pick<UsageReport, "escrowId" | "cumulativeUnits" | "sequence" | "resultDigest">,
+  epoch: bigint,
+): Promise<Hex> {
+  return account.signTypedData({
+    domain,
+    types: ATTESTATION_TYPES,
+    primaryType: "UsageAttestation",
+    message: { escrowId: r.escrowId, cumulativeUnits: r.cumulativeUnits, sequence: r.sequence, resultDigest: r.resultDigest, epoch },
+  });
+}
+
+export async function recoverAttester(
+  domain: TypedDataDomain,
+  r: Pick<UsageReport, "escrowId" | "cumulativeUnits" | "sequence" | "resultDigest">,
+  epoch: bigint,
+  signature: Hex,
+): Promise<Address> {
+  return recoverTypedDataAddress({
+    domain,
+    types: ATTESTATION_TYPES,
+    primaryType: "UsageAttestation",
+    message: { escrowId: r.escrowId, cumulativeUnits: r.cumulativeUnits, sequence: r.sequence, resultDigest: r.resultDigest, epoch },
+    signature,
+  });
+}
+
+/** EIP-2098 compact form [r, yParityAndS] the committee contract takes. */
+export function toCompact(signature: Hex): [Hex, Hex] {
+  const r = `0x${signature.slice(2, 66)}` as Hex;
+  const s = BigInt(`0x${signature.slice(66, 130)}`);
+  const v = parseInt(signature.slice(130, 132), 16);
+  const yParity = v === 27 || v === 0 ? 0n : 1n;
+  const vs = (yParity << 255n) | s;
+  return [r, `0x${vs.toString(16).padStart(64, "0")}` as Hex];
+}
+
+/** The attestation bytes FederationCommittee.verifyUsageAttestation decodes. */
+export function encodeAttestation(epoch: bigint, members: readonly Address[], signatures: Map<string, Hex>): Hex {
+  let bits = 0n;
+  const ordered: [Hex, Hex][] = [];
+  members.forEach((member, index) => {
+    const signature = signatures.get(member.toLowerCase());
+    if (!signature) return;
+    bits |= 1n << BigInt(index);
+    ordered.push(toCompact(signature));
+  });
+  return encodeAbiParameters(
+    [
+      {
+        type: "tuple",
+        components: [
+          { name: "epoch", type: "uint64" },
+          { name: "members", type: "address[]" },
+          { name: "signers", type: "uint256" },
+          { name: "signatures", type: "bytes32[2][]" },
+        ],
+      },
+    ],
+    [{ epoch, members: [...members], signers: bits, signatures: ordered }],
+  );
+}

@@ -1,0 +1,63 @@
+/**
+ * A node's independent check of a usage report against chain state, before it signs anything: the escrow is open
+ * and still chargeable, the report is newer than the last settled one, the units only grow, the charge fits the
+ * spend cap at the escrow's fixed price, and the listing's provider signed the report.
+ */
+import type { ChainContext } from "../shared/chain";
+import { latestTimestamp, readEscrow, readListing, readSettlementGrace } from "../shared/chain";
+import { ReportRejected } from "../shared/errors";
+import { recoverProvider, type UsageReport } from "./report";
+
+export interface ValidatedReport {
+  report: UsageReport;
+  units: bigint;
+  amount: bigint;
+}
+
+export async function validateReport(ctx: ChainContext, report: UsageReport): Promise<ValidatedReport> {
+  const [escrow, grace, now] = await Promise.all([
+    readEscrow(ctx, report.escrowId),
+    readSettlementGrace(ctx),
+    latestTimestamp(ctx),
+  ]);
+  if (escrow.status !== 1) {
+    throw new ReportRejected("escrow-not-open", `escrow ${report.escrowId} is not open`, { status: escrow.status });
+  }
+  if (now > escrow.expiresAt + grace) {
+    throw new ReportRejected("escrow-expired", `escrow ${report.escrowId} can no longer be charged`, {
+      lastChargeAt: (escrow.expiresAt + grace).toString(),
+    });
+  }
+  if (report.sequence <= escrow.sequence) {
+    throw new ReportRejected("stale-sequence", `sequence ${report.sequence} is not after ${escrow.sequence}`, {
+      lastSequence: escrow.sequence.toString(),
+    });
+  }
+  const unitsCharged = escrow.charged / escrow.pricePerUnit;
+  if (report.cumulativeUnits < unitsCharged) {
+    throw new ReportRejected("units-decreased", `cumulative units ${report.cumulativeUnits} < ${unitsCharged} already charged`);
+  }
+  const units = report.cumulativeUnits - unitsCharged;
+  const amount = units * escrow.pricePerUnit;
+  const available = escrow.spendCap - escrow.charged;
+  if (amount > available) {
+    throw new ReportRejected("over-cap", `charge ${amount} exceeds the ${available} left under the spend cap`, {
+      amount: amount.toString(),
+      available: available.toString(),
+    });
+  }
+  const listing = await readListing(ctx, escrow.listingId);
+  let signer: string;
+  try {
+    signer = await recoverProvider(ctx.domain, report);
+  } catch {
+    throw new ReportRejected("bad-provider-signature", "the provider signature does not parse");
+  }
+  if (signer.toLowerCase() !== listing.provider.toLowerCase()) {
+    throw new ReportRejected("bad-provider-signature", "the report is not signed by the listing's provider", {
+      provider: listing.provider,
+      signer,
+    });
+  }
+  return { report, units, amount };
+}

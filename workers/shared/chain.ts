@@ -1,0 +1,131 @@
+/**
+ * viem clients and typed reads of the PRSM contracts, shared by the workers. The chain is identified by asking the
+ * RPC, so one configuration works against a local node, Amoy or Polygon.
+ */
+import {
+  createPublicClient,
+  createWalletClient,
+  defineChain,
+  http,
+  type Address,
+  type Chain,
+  type Hex,
+  type PublicClient,
+  type TypedDataDomain,
+  type WalletClient,
+} from "viem";
+import { hardhat, polygon, polygonAmoy } from "viem/chains";
+import type { LocalAccount } from "viem/accounts";
+import { loadDeployment, type DeployedContract } from "./deployment";
+
+export interface Escrow {
+  renter: Address;
+  listingId: bigint;
+  expiresAt: bigint;
+  status: number;
+  deposit: bigint;
+  charged: bigint;
+  sequence: bigint;
+  pricePerUnit: bigint;
+  spendCap: bigint;
+}
+
+export interface Listing {
+  provider: Address;
+  pricePerUnit: bigint;
+  status: number;
+}
+
+export interface CommitteeEpoch {
+  epoch: bigint;
+  members: Address[];
+  quorum: number;
+}
+
+export interface ChainContext {
+  publicClient: PublicClient;
+  walletClient: WalletClient;
+  account: LocalAccount;
+  chain: Chain;
+  marketplace: DeployedContract;
+  committee: DeployedContract;
+  /** EIP-712 domain of the committee: attestations and provider reports are signed in it. */
+  domain: TypedDataDomain;
+}
+
+const KNOWN_CHAINS: Record<number, Chain> = { 31337: hardhat, 137: polygon, 80002: polygonAmoy };
+
+export async function connectChain(options: { rpcUrl: string; network: string; account: LocalAccount }): Promise<ChainContext> {
+  const probe = createPublicClient({ transport: http(options.rpcUrl, { retryCount: 2, timeout: 10_000 }) });
+  const chainId = await probe.getChainId();
+  const chain =
+    KNOWN_CHAINS[chainId] ??
+    defineChain({ id: chainId, name: `chain-${chainId}`, nativeCurrency: { name: "POL", symbol: "POL", decimals: 18 }, rpcUrls: { default: { http: [options.rpcUrl] } } });
+  const transport = http(options.rpcUrl, { retryCount: 2, timeout: 15_000 });
+  const publicClient = createPublicClient({ chain, transport, pollingInterval: 100 }) as PublicClient;
+  const walletClient = createWalletClient({ chain, transport, account: options.account });
+  const marketplace = loadDeployment(options.network, "ModelMarketplace", "MARKETPLACE_ADDRESS");
+  const committee = loadDeployment(options.network, "FederationCommittee", "COMMITTEE_ADDRESS");
+  const [, name, version, domainChainId, verifyingContract] = (await publicClient.readContract({
+    address: committee.address,
+    abi: committee.abi,
+    functionName: "eip712Domain",
+  })) as [Hex, string, string, bigint, Address];
+  return {
+    publicClient,
+    walletClient,
+    account: options.account,
+    chain,
+    marketplace,
+    committee,
+    domain: { name, version, chainId: Number(domainChainId), verifyingContract },
+  };
+}
+
+export async function readEscrow(ctx: ChainContext, escrowId: bigint): Promise<Escrow> {
+  const e = (await ctx.publicClient.readContract({
+    address: ctx.marketplace.address,
+    abi: ctx.marketplace.abi,
+    functionName: "getEscrow",
+    args: [escrowId],
+  })) as Record<string, unknown>;
+  return {
+    renter: e.renter as Address,
+    listingId: BigInt(e.listingId as number),
+    expiresAt: BigInt(e.expiresAt as number),
+    status: Number(e.status),
+    deposit: e.deposit as bigint,
+    charged: e.charged as bigint,
+    sequence: BigInt(e.sequence as bigint),
+    pricePerUnit: e.pricePerUnit as bigint,
+    spendCap: e.spendCap as bigint,
+  };
+}
+
+export async function readListing(ctx: ChainContext, listingId: bigint): Promise<Listing> {
+  const l = (await ctx.publicClient.readContract({
+    address: ctx.marketplace.address,
+    abi: ctx.marketplace.abi,
+    functionName: "getListing",
+    args: [listingId],
+  })) as Record<string, unknown>;
+  return { provider: l.provider as Address, pricePerUnit: l.pricePerUnit as bigint, status: Number(l.status) };
+}
+
+export async function readSettlementGrace(ctx: ChainContext): Promise<bigint> {
+  return BigInt(
+    (await ctx.publicClient.readContract({ address: ctx.marketplace.address, abi: ctx.marketplace.abi, functionName: "settlementGrace" })) as number,
+  );
+}
+
+export async function readCommitteeEpoch(ctx: ChainContext): Promise<CommitteeEpoch> {
+  const read = (functionName: string, args: unknown[] = []) =>
+    ctx.publicClient.readContract({ address: ctx.committee.address, abi: ctx.committee.abi, functionName, args });
+  const [epoch, members] = (await Promise.all([read("currentEpoch"), read("currentMembers")])) as [bigint, Address[]];
+  const quorum = Number((await read("quorumFor", [BigInt(members.length)])) as bigint);
+  return { epoch, members, quorum };
+}
+
+export async function latestTimestamp(ctx: ChainContext): Promise<bigint> {
+  return (await ctx.publicClient.getBlock({ blockTag: "latest" })).timestamp;
+}

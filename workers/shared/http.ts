@@ -1,0 +1,37 @@
+/**
+ * Small JSON-over-HTTP helpers for the workers (node:http, no framework): bounded body reading, JSON parsing with a
+ * 400 on malformed input, 413 on oversize bodies, and errors turned into `{ error: { code, message, details } }`.
+ */
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { BadRequest, WorkerError } from "./errors";
+import type { Logger } from "./logger";
+
+export async function readJson(req: IncomingMessage, limitBytes: number): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limitBytes) throw new WorkerError(`request body over ${limitBytes} bytes`, "body-too-large", 413);
+    chunks.push(chunk as Buffer);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString("utf8"));
+  } catch {
+    throw new BadRequest("request body is not valid JSON");
+  }
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const payload = JSON.stringify(body, (_, v) => (typeof v === "bigint" ? v.toString() : v));
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(payload) });
+  res.end(payload);
+}
+
+export function sendError(res: ServerResponse, error: unknown, log: Logger): void {
+  if (error instanceof WorkerError) {
+    sendJson(res, error.status, { error: { code: error.code, message: error.message, details: error.details } });
+    return;
+  }
+  log.error({ err: error }, "unexpected error");
+  sendJson(res, 500, { error: { code: "internal", message: "internal error" } });
+}
