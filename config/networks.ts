@@ -80,6 +80,10 @@ export function networks(): NetworksUserConfig {
       url: optionalEnv("E2E_RPC_URL") ?? "http://127.0.0.1:8645",
       chainId: 31337,
       tags: ["local"],
+      // hardhat-deploy treats every network but hardhat/localhost as live and then waits for new blocks after each
+      // transaction, which an automining node never produces on its own.
+      live: false,
+      saveDeployments: true,
     },
     ...liveNetworks(),
   };

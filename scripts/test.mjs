@@ -12,6 +12,7 @@ const stages = [
   { name: "compile (solc-js, offline) and typechain", cmd: bin("hardhat"), args: ["compile", "--quiet"] },
   { name: "typecheck", cmd: bin("tsc"), args: ["--noEmit", "-p", "tsconfig.json"] },
   { name: "contract and deploy tests (in-process Hardhat network)", cmd: bin("hardhat"), args: ["test"] },
+  { name: "end-to-end tests (hardhat node and worker processes)", cmd: "bash", args: [path.join(root, "scripts", "test-e2e.sh")] },
 ];
 
 const started = Date.now();

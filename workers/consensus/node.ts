@@ -54,6 +54,12 @@ interface Slot {
   firstSeen: number;
 }
 
+function signatureCount(group: ContentGroup): number {
+  let n = 0;
+  for (const sigs of group.signatures.values()) n += sigs.size;
+  return n;
+}
+
 export interface SignResult {
   slot: string;
   contentId: Hex;
@@ -115,10 +121,13 @@ export class ConsensusNode {
   async receive(report: UsageReport, attestations: MemberSignature[]): Promise<SignResult> {
     const slot = this.slotFor(report);
     const group = this.groupFor(slot, report);
+    const known = signatureCount(group);
     for (const a of attestations) await this.acceptAttestation(slot, group, a);
 
     const mine = await this.signOnce(slot, group);
-    this.share(group);
+    // Share only news: re-broadcasting every gossip message would echo between peers forever. Peers that missed a
+    // message catch up through the periodic re-share in tick().
+    if (signatureCount(group) > known && !slot.settled) this.share(group);
     this.maybeSettle(slot, group);
     return mine;
   }

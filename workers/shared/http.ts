@@ -7,13 +7,23 @@ import { BadRequest, WorkerError } from "./errors";
 import type { Logger } from "./logger";
 
 export async function readJson(req: IncomingMessage, limitBytes: number): Promise<unknown> {
+  const tooLarge = () => new WorkerError(`request body over ${limitBytes} bytes`, "body-too-large", 413);
+  if (Number(req.headers["content-length"] ?? 0) > limitBytes) {
+    req.resume(); // discard the body rather than reset the socket under the client before it reads the 413
+    throw tooLarge();
+  }
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limitBytes) throw new WorkerError(`request body over ${limitBytes} bytes`, "body-too-large", 413);
-    chunks.push(chunk as Buffer);
-  }
+  // Read with listeners, not for-await: leaving a for-await early destroys the request and resets the connection.
+  await new Promise<void>((resolve, reject) => {
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= limitBytes) chunks.push(chunk);
+    });
+    req.on("end", resolve);
+    req.on("error", reject);
+  });
+  if (size > limitBytes) throw tooLarge();
   try {
     return JSON.parse(Buffer.concat(chunks).toString("utf8"));
   } catch {
