@@ -7,65 +7,33 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import path from "node:path";
-import type { Address, Hex, TypedDataDomain } from "viem";
-import { signProviderReport, reportToJson } from "../../workers/consensus/report";
+import type { Address, TypedDataDomain } from "viem";
 import {
   account,
   deployment,
   Processes,
-  send,
   startChain,
   startConsensusNode,
   waitFor,
-  walletFor,
   type Chain,
   type ConsensusNodeProcess,
 } from "./harness";
+import * as usage from "./usage";
+import { RENTER } from "./usage";
 
 const CHAIN_PORT = 8645;
 const NODE_ACCOUNTS = [14, 15, 16, 17];
 const PORTS = [8711, 8712, 8713, 8714];
-const RENTER = 1;
-const PROVIDER = 18; // the demo provider: it listed the launch models
 const processes = new Processes();
 let chain: Chain;
 let nodes: ConsensusNodeProcess[] = [];
 let domain: TypedDataDomain;
-const market = () => deployment("ModelMarketplace");
 const committee = () => deployment("FederationCommittee");
-
-async function escrowState(escrowId: bigint) {
-  return (await chain.publicClient.readContract({ ...market(), abi: market().abi as never, functionName: "getEscrow", args: [escrowId] })) as {
-    sequence: bigint;
-    charged: bigint;
-    pricePerUnit: bigint;
-  };
-}
-
-async function openEscrow(deposit = 10n ** 20n): Promise<bigint> {
-  const renter = walletFor(chain, RENTER);
-  const token = deployment("FTNSToken");
-  await send(chain, await renter.writeContract({ ...token, abi: token.abi as never, functionName: "approve", args: [market().address, deposit] }));
-  const now = (await chain.publicClient.getBlock()).timestamp;
-  await send(chain, await renter.writeContract({ ...market(), abi: market().abi as never, functionName: "openEscrow", args: [1n, deposit, deposit, now + 3_600n] }));
-  return (await chain.publicClient.readContract({ ...market(), abi: market().abi as never, functionName: "escrowCount" })) as bigint;
-}
-
-async function providerReport(escrowId: bigint, cumulativeUnits: bigint, sequence: bigint, signer = PROVIDER) {
-  const resultDigest = `0x${Buffer.from(`answers ${escrowId}/${sequence}`).toString("hex").padEnd(64, "0")}` as Hex;
-  const base = { escrowId, cumulativeUnits, sequence, resultDigest };
-  const providerSignature = await signProviderReport(account(signer), domain, base);
-  return reportToJson({ ...base, providerSignature });
-}
-
-async function post(url: string, pathname: string, body: string | object) {
-  const res = await fetch(`${url}${pathname}`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: typeof body === "string" ? body : JSON.stringify(body),
-  });
-  return { status: res.status, json: (await res.json()) as Record<string, any> };
-}
+const escrowState = (escrowId: bigint) => usage.escrowState(chain, escrowId);
+const openEscrow = (deposit?: bigint) => usage.openEscrow(chain, deposit);
+const providerReport = (escrowId: bigint, units: bigint, sequence: bigint, signer?: number) =>
+  usage.providerReport(domain, escrowId, units, sequence, signer);
+const post = usage.postJson;
 
 async function settled(escrowId: bigint, sequence: bigint, timeoutMs = 30_000) {
   return waitFor(`escrow ${escrowId} to settle sequence ${sequence}`, async () => {
@@ -83,12 +51,7 @@ function startNode(i: number, extra: { script?: string } = {}) {
 describe("consensus nodes end to end", { timeout: 600_000 }, () => {
   before(async () => {
     chain = await startChain(processes, CHAIN_PORT);
-    const [, name, version, chainId, verifyingContract] = (await chain.publicClient.readContract({
-      ...committee(),
-      abi: committee().abi as never,
-      functionName: "eip712Domain",
-    })) as [Hex, string, string, bigint, Address];
-    domain = { name, version, chainId: Number(chainId), verifyingContract };
+    domain = await usage.committeeDomain(chain);
     nodes = await Promise.all([0, 1, 2, 3].map((i) => startNode(i)));
   });
 

@@ -8,7 +8,7 @@
 import type { Address, Hex } from "viem";
 import { keccak256, encodeAbiParameters } from "viem";
 import type { ChainContext, CommitteeEpoch } from "../shared/chain";
-import { readCommitteeEpoch, readEscrow } from "../shared/chain";
+import { readCommitteeEpoch, readEscrow, readSettledSince } from "../shared/chain";
 import { ReportRejected, WorkerError } from "../shared/errors";
 import type { Logger } from "../shared/logger";
 import { Gossip } from "./gossip";
@@ -25,7 +25,8 @@ import {
   type MemberSignature,
   type UsageReport,
 } from "./report";
-import { validateReport } from "./validate";
+import { TransactionSender } from "../shared/sender";
+import { ChainSnapshot, validateReport } from "./validate";
 
 export interface NodeOptions {
   peers: string[];
@@ -51,6 +52,8 @@ interface Slot {
   settled: boolean;
   submitting: boolean;
   submitTimer?: NodeJS.Timeout;
+  /** A signature being produced: concurrent messages about the slot wait for it instead of validating again. */
+  signing?: Promise<SignResult>;
   firstSeen: number;
 }
 
@@ -73,7 +76,12 @@ export class ConsensusNode {
   private readonly epochs = new Map<string, CommitteeEpoch>();
   private readonly slashing = new Set<string>();
   private current?: CommitteeEpoch;
+  private epochReadAt = 0;
+  /** Next block to scan for settlements (UsageCharged / EscrowClosed). */
+  private settledCursor?: bigint;
   private timer?: NodeJS.Timeout;
+  private readonly sender: TransactionSender;
+  private readonly snapshot: ChainSnapshot;
   private readonly gossip: Gossip;
   readonly journal: SigningJournal;
   readonly address: Address;
@@ -88,10 +96,12 @@ export class ConsensusNode {
     this.gossip = new Gossip(options.peers, log);
     this.journal = new SigningJournal(options.journalFile);
     this.address = ctx.account.address;
+    this.sender = new TransactionSender(ctx);
+    this.snapshot = new ChainSnapshot(ctx);
   }
 
   async start(): Promise<void> {
-    await this.refreshEpoch();
+    await Promise.all([this.refreshEpoch(), this.snapshot.refresh()]);
     for (const [, json] of this.journal.pending()) {
       // Resume what was signed before a restart: re-validate, re-share, settle.
       await this.receive(parseReport(json), []).catch((error: Error) =>
@@ -135,7 +145,17 @@ export class ConsensusNode {
   // ------------------------------------------------------------------ signing
 
   private async signOnce(slot: Slot, group: ContentGroup): Promise<SignResult> {
-    const epoch = await this.refreshEpoch();
+    while (slot.signing) await slot.signing.catch(() => undefined);
+    slot.signing = this.signOnceNow(slot, group);
+    try {
+      return await slot.signing;
+    } finally {
+      slot.signing = undefined;
+    }
+  }
+
+  private async signOnceNow(slot: Slot, group: ContentGroup): Promise<SignResult> {
+    const epoch = await this.recentEpoch();
     if (!epoch.members.some((m) => m.toLowerCase() === this.address.toLowerCase())) {
       throw new WorkerError(`node ${this.address} is not a committee member in epoch ${epoch.epoch}`, "not-a-member", 503);
     }
@@ -148,7 +168,7 @@ export class ConsensusNode {
     const epochKey = epoch.epoch.toString();
     let signature = previous?.signatures[epochKey];
     if (!signature) {
-      await validateReport(this.ctx, group.report);
+      await validateReport(this.ctx, this.snapshot, group.report);
       signature = await signAttestation(this.ctx.account, this.ctx.domain, group.report, epoch.epoch);
       // Durable before it leaves the process: a restart must never sign another report for this slot.
       this.journal.recordSignature(slot.key, group.contentId, epoch.epoch, signature, reportToJson(group.report));
@@ -162,6 +182,8 @@ export class ConsensusNode {
   private async acceptAttestation(slot: Slot, group: ContentGroup, a: MemberSignature): Promise<void> {
     const epoch = this.epochs.get(a.epoch.toString());
     if (!epoch) return; // an epoch this node never saw as current: cannot check its membership
+    // Already counted: gossip repeats signatures, and recovering one costs a millisecond or two of CPU.
+    if (group.signatures.get(a.epoch.toString())?.get(a.signer.toLowerCase()) === a.signature) return;
     let signer: Address;
     try {
       signer = await recoverAttester(this.ctx.domain, group.report, a.epoch, a.signature);
@@ -189,9 +211,10 @@ export class ConsensusNode {
     const signatures = group.signatures.get(epoch.epoch.toString());
     if (!signatures || signatures.size < epoch.quorum) return;
     const delay = this.rank(slot, epoch) * this.options.submitStaggerMs;
+    this.log.debug({ slot: slot.key, delay, signatures: signatures.size }, "quorum reached");
     slot.submitTimer = setTimeout(() => {
       slot.submitTimer = undefined;
-      void this.submit(slot, group, epoch, signatures);
+      void this.submit(slot, group, epoch, signatures, delay > 0);
     }, delay);
   }
 
@@ -203,29 +226,32 @@ export class ConsensusNode {
     return (me - start + n) % n;
   }
 
-  private async submit(slot: Slot, group: ContentGroup, epoch: CommitteeEpoch, signatures: Map<string, Hex>): Promise<void> {
+  /**
+   * Sends the settlement. The first node in the rotation sends at once (its validation just read the escrow); later
+   * ones check the chain first, since normally the first one has settled by then.
+   */
+  private async submit(slot: Slot, group: ContentGroup, epoch: CommitteeEpoch, signatures: Map<string, Hex>, checkFirst: boolean): Promise<void> {
     if (slot.settled || slot.submitting) return;
     slot.submitting = true;
     try {
-      if (await this.settledOnChain(slot)) return;
-      const attestation = encodeAttestation(epoch.epoch, epoch.members, signatures);
       const r = group.report;
-      const hash = await this.ctx.walletClient.writeContract({
-        address: this.ctx.marketplace.address,
-        abi: this.ctx.marketplace.abi,
-        functionName: "chargeWithAttestation",
-        args: [r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, attestation],
-        chain: this.ctx.chain,
-        account: this.ctx.account,
-      });
-      const receipt = await this.ctx.publicClient.waitForTransactionReceipt({ hash, timeout: 60_000 });
-      if (receipt.status === "success") {
+      const sent = await this.sender.send(
+        {
+          address: this.ctx.marketplace.address,
+          abi: this.ctx.marketplace.abi,
+          functionName: "chargeWithAttestation",
+          args: [r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, encodeAttestation(epoch.epoch, epoch.members, signatures)],
+        },
+        async () => !slot.settled && !(checkFirst && (await this.settledOnChain(slot))),
+      );
+      if (!sent) return;
+      if (sent.receipt.status === "success") {
         this.markSettled(slot);
-        this.settlements.push({ slot: slot.key, txHash: hash, firstSeen: slot.firstSeen, settledAt: Date.now() });
-        this.log.info({ slot: slot.key, tx: hash, signatures: signatures.size }, "settled usage on chain");
+        this.settlements.push({ slot: slot.key, txHash: sent.hash, firstSeen: slot.firstSeen, settledAt: Date.now() });
+        this.log.info({ slot: slot.key, tx: sent.hash, signatures: signatures.size }, "settled usage on chain");
       }
     } catch (error) {
-      // Most often another node settled first (StaleReceipt); otherwise the next tick retries.
+      // Most often another node settled first (the estimate reverts with StaleReceipt); otherwise the next tick retries.
       if (!(await this.settledOnChain(slot).catch(() => false))) {
         this.log.warn({ slot: slot.key, err: (error as Error).message.split("\n")[0] }, "settlement attempt failed");
       }
@@ -274,16 +300,14 @@ export class ConsensusNode {
       signature: toCompact(s.signature),
     });
     this.log.warn({ member: signer, slot: slot.key }, "member signed two different reports: proving equivocation");
-    this.ctx.walletClient
-      .writeContract({
+    this.sender
+      .send({
         address: this.ctx.committee.address,
         abi: this.ctx.committee.abi,
         functionName: "proveEquivocation",
         args: [signer, slot.escrowId, slot.sequence, evidence(a), evidence(b)],
-        chain: this.ctx.chain,
-        account: this.ctx.account,
       })
-      .then((hash) => this.ctx.publicClient.waitForTransactionReceipt({ hash }))
+      .then((sent) => sent!.receipt)
       .then((receipt) => this.log.info({ member: signer, tx: receipt.transactionHash }, "equivocation proven; member slashed"))
       .catch((error: Error) => this.log.info({ member: signer, err: error.message.split("\n")[0] }, "equivocation proof not applied (already slashed?)"));
   }
@@ -322,31 +346,62 @@ export class ConsensusNode {
     const epoch = await readCommitteeEpoch(this.ctx);
     this.epochs.set(epoch.epoch.toString(), epoch);
     this.current = epoch;
+    this.epochReadAt = Date.now();
     return epoch;
   }
 
-  /** Re-shares unsettled reports (peers that were down catch up), retries settlement, forgets old ones. */
+  /**
+   * The committee as read at most one gossip interval ago. Reading it for every message would cost three calls per
+   * gossip; a signature under an epoch replaced meanwhile stays valid through the committee's grace period, and
+   * tick() re-signs under the new one.
+   */
+  private async recentEpoch(): Promise<CommitteeEpoch> {
+    if (this.current && Date.now() - this.epochReadAt < this.options.gossipIntervalMs) return this.current;
+    return this.refreshEpoch();
+  }
+
+  /** Marks slots settled from the chain's charge and close events since the last scan. */
+  private async syncSettlements(): Promise<void> {
+    const head = await this.ctx.publicClient.getBlockNumber();
+    const from = this.settledCursor ?? head;
+    if (from > head) return;
+    const { charged, closed } = await readSettledSince(this.ctx, from, head);
+    this.settledCursor = head + 1n;
+    const closedSet = new Set(closed);
+    for (const slot of this.slots.values()) {
+      if (slot.settled) continue;
+      if (closedSet.has(slot.escrowId) || charged.some((c) => c.escrowId === slot.escrowId && c.sequence >= slot.sequence)) {
+        this.markSettled(slot);
+      }
+    }
+  }
+
+  /**
+   * Re-shares unsettled reports (peers that were down catch up), re-signs them under a new epoch, retries settlement
+   * and forgets old ones. Chain reads per tick are constant: the committee, the head and one log query.
+   */
   private async tick(): Promise<void> {
+    let epoch: CommitteeEpoch;
     try {
-      await this.refreshEpoch();
+      [epoch] = await Promise.all([this.refreshEpoch(), this.snapshot.refresh()]);
+      await this.syncSettlements();
     } catch (error) {
-      this.log.warn({ err: (error as Error).message }, "chain unreachable");
+      this.log.warn({ err: (error as Error).message.split("\n")[0] }, "chain unreachable");
       return;
     }
+    const epochKey = epoch.epoch.toString();
     for (const slot of this.slots.values()) {
       if (slot.settled) continue;
       if (Date.now() - slot.firstSeen > this.options.reportTtlMs) {
         slot.settled = true;
         continue;
       }
-      if (await this.settledOnChain(slot).catch(() => false)) continue;
-      for (const group of slot.groups.values()) {
-        if (!this.journal.signedFor(slot.key) || this.journal.signedFor(slot.key)?.contentId !== group.contentId) continue;
-        // Re-sign under a new epoch if the committee changed since.
-        await this.signOnce(slot, group).catch(() => undefined);
-        this.share(group);
-        this.maybeSettle(slot, group);
-      }
+      const signed = this.journal.signedFor(slot.key);
+      const group = signed && slot.groups.get(signed.contentId);
+      if (!group) continue;
+      if (!signed.signatures[epochKey]) await this.signOnce(slot, group).catch(() => undefined);
+      this.share(group);
+      this.maybeSettle(slot, group);
     }
   }
 }

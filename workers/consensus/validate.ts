@@ -3,6 +3,7 @@
  * and still chargeable, the report is newer than the last settled one, the units only grow, the charge fits the
  * spend cap at the escrow's fixed price, and the listing's provider signed the report.
  */
+import type { Address } from "viem";
 import type { ChainContext } from "../shared/chain";
 import { latestTimestamp, readEscrow, readListing, readSettlementGrace } from "../shared/chain";
 import { ReportRejected } from "../shared/errors";
@@ -14,12 +15,46 @@ export interface ValidatedReport {
   amount: bigint;
 }
 
-export async function validateReport(ctx: ChainContext, report: UsageReport): Promise<ValidatedReport> {
-  const [escrow, grace, now] = await Promise.all([
-    readEscrow(ctx, report.escrowId),
-    readSettlementGrace(ctx),
-    latestTimestamp(ctx),
-  ]);
+/**
+ * What a node reads rarely instead of per report: a listing's provider (fixed when listed), the settlement grace (a
+ * governance parameter) and the chain clock's offset from this machine's (a local chain's clock may run ahead).
+ * refresh() runs on every tick, so a changed parameter is picked up within one gossip interval.
+ */
+export class ChainSnapshot {
+  private readonly providers = new Map<bigint, Address>();
+  private grace = 0n;
+  private clockOffset = 0n;
+
+  constructor(private readonly ctx: ChainContext) {}
+
+  async refresh(): Promise<void> {
+    const [grace, chainNow] = await Promise.all([readSettlementGrace(this.ctx), latestTimestamp(this.ctx)]);
+    this.grace = grace;
+    this.clockOffset = chainNow - BigInt(Math.floor(Date.now() / 1000));
+  }
+
+  settlementGrace(): bigint {
+    return this.grace;
+  }
+
+  chainNow(): bigint {
+    return BigInt(Math.floor(Date.now() / 1000)) + this.clockOffset;
+  }
+
+  async provider(listingId: bigint): Promise<Address> {
+    let provider = this.providers.get(listingId);
+    if (!provider) {
+      provider = (await readListing(this.ctx, listingId)).provider;
+      this.providers.set(listingId, provider);
+    }
+    return provider;
+  }
+}
+
+export async function validateReport(ctx: ChainContext, snapshot: ChainSnapshot, report: UsageReport): Promise<ValidatedReport> {
+  const escrow = await readEscrow(ctx, report.escrowId);
+  const grace = snapshot.settlementGrace();
+  const now = snapshot.chainNow();
   if (escrow.status !== 1) {
     throw new ReportRejected("escrow-not-open", `escrow ${report.escrowId} is not open`, { status: escrow.status });
   }
@@ -46,16 +81,16 @@ export async function validateReport(ctx: ChainContext, report: UsageReport): Pr
       available: available.toString(),
     });
   }
-  const listing = await readListing(ctx, escrow.listingId);
+  const provider = await snapshot.provider(escrow.listingId);
   let signer: string;
   try {
     signer = await recoverProvider(ctx.domain, report);
   } catch {
     throw new ReportRejected("bad-provider-signature", "the provider signature does not parse");
   }
-  if (signer.toLowerCase() !== listing.provider.toLowerCase()) {
+  if (signer.toLowerCase() !== provider.toLowerCase()) {
     throw new ReportRejected("bad-provider-signature", "the report is not signed by the listing's provider", {
-      provider: listing.provider,
+      provider,
       signer,
     });
   }

@@ -11,6 +11,7 @@ import {
   type Chain,
   type Hex,
   type PublicClient,
+  type TransactionReceipt,
   type TypedDataDomain,
   type WalletClient,
 } from "viem";
@@ -128,4 +129,38 @@ export async function readCommitteeEpoch(ctx: ChainContext): Promise<CommitteeEp
 
 export async function latestTimestamp(ctx: ChainContext): Promise<bigint> {
   return (await ctx.publicClient.getBlock({ blockTag: "latest" })).timestamp;
+}
+
+/**
+ * The receipt of a sent transaction. Asked for at once before polling: on an automining chain (local, tests) it is
+ * already there, and polling would add up to a polling interval to every settlement.
+ */
+export async function receiptOf(ctx: ChainContext, hash: Hex): Promise<TransactionReceipt> {
+  try {
+    return await ctx.publicClient.getTransactionReceipt({ hash });
+  } catch {
+    return ctx.publicClient.waitForTransactionReceipt({ hash, timeout: 120_000 });
+  }
+}
+
+/** Escrow slots settled or closed between two blocks: one log query instead of a read per pending slot. */
+export async function readSettledSince(
+  ctx: ChainContext,
+  fromBlock: bigint,
+  toBlock: bigint,
+): Promise<{ charged: { escrowId: bigint; sequence: bigint }[]; closed: bigint[] }> {
+  const logs = await ctx.publicClient.getContractEvents({
+    address: ctx.marketplace.address,
+    abi: ctx.marketplace.abi,
+    eventName: undefined,
+    fromBlock,
+    toBlock,
+  });
+  const charged: { escrowId: bigint; sequence: bigint }[] = [];
+  const closed: bigint[] = [];
+  for (const log of logs as unknown as { eventName: string; args: Record<string, unknown> }[]) {
+    if (log.eventName === "UsageCharged") charged.push({ escrowId: log.args.escrowId as bigint, sequence: BigInt(log.args.sequence as bigint) });
+    if (log.eventName === "EscrowClosed") closed.push(log.args.escrowId as bigint);
+  }
+  return { charged, closed };
 }

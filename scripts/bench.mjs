@@ -1,0 +1,22 @@
+#!/usr/bin/env node
+// `npm run bench`: every benchmark in turn; each writes its figures to bench/results/.
+//   gas        in-process Hardhat network: gas of every protocol operation, compared with references
+//   consensus  four consensus-node processes on a Hardhat node: report -> settlement latency, settlements/s
+import { spawnSync } from "node:child_process";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const benches = [
+  { name: "gas", cmd: path.join(root, "node_modules", ".bin", "hardhat"), args: ["run", "bench/gas.ts"] },
+  { name: "consensus", cmd: process.execPath, args: ["--import", "tsx", "bench/consensus.ts"] },
+];
+const only = process.argv.slice(2);
+for (const bench of benches.filter((b) => only.length === 0 || only.includes(b.name))) {
+  console.log(`\n=== bench: ${bench.name}`);
+  const run = spawnSync(bench.cmd, bench.args, { cwd: root, stdio: "inherit" });
+  if (run.status !== 0) {
+    console.error(`=== bench ${bench.name} failed (exit ${run.status ?? run.signal})`);
+    process.exit(run.status || 1);
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * Marketplace actions the end-to-end tests and the consensus benchmark share: open an escrow as a renter, read its
+ * state, and write a usage report signed by the provider (the input a consensus node receives).
+ */
+import type { Address, Hex, TypedDataDomain } from "viem";
+import { reportToJson, signProviderReport } from "../../workers/consensus/report";
+import { account, deployment, send, walletFor, type Chain } from "./harness";
+
+export const RENTER = 1;
+export const PROVIDER = 18; // the demo provider: it listed the launch models
+
+const market = () => deployment("ModelMarketplace");
+
+export async function committeeDomain(chain: Chain): Promise<TypedDataDomain> {
+  const committee = deployment("FederationCommittee");
+  const [, name, version, chainId, verifyingContract] = (await chain.publicClient.readContract({
+    ...committee,
+    abi: committee.abi as never,
+    functionName: "eip712Domain",
+  })) as [Hex, string, string, bigint, Address];
+  return { name, version, chainId: Number(chainId), verifyingContract };
+}
+
+export async function escrowState(chain: Chain, escrowId: bigint) {
+  return (await chain.publicClient.readContract({ ...market(), abi: market().abi as never, functionName: "getEscrow", args: [escrowId] })) as {
+    sequence: bigint;
+    charged: bigint;
+    pricePerUnit: bigint;
+  };
+}
+
+/** Approves the marketplace for `approve` (when given) and opens an escrow on listing 1; returns its id. */
+export async function openEscrow(chain: Chain, deposit = 10n ** 20n, approve: bigint | undefined = deposit): Promise<bigint> {
+  const renter = walletFor(chain, RENTER);
+  if (approve !== undefined) {
+    const token = deployment("FTNSToken");
+    await send(chain, await renter.writeContract({ ...token, abi: token.abi as never, functionName: "approve", args: [market().address, approve] }));
+  }
+  const now = (await chain.publicClient.getBlock()).timestamp;
+  await send(chain, await renter.writeContract({ ...market(), abi: market().abi as never, functionName: "openEscrow", args: [1n, deposit, deposit, now + 3_600n] }));
+  return (await chain.publicClient.readContract({ ...market(), abi: market().abi as never, functionName: "escrowCount" })) as bigint;
+}
+
+/** A usage report as JSON, signed by `signer` (the listing's provider unless a test forges it). */
+export async function providerReport(domain: TypedDataDomain, escrowId: bigint, cumulativeUnits: bigint, sequence: bigint, signer = PROVIDER) {
+  const resultDigest = `0x${Buffer.from(`answers ${escrowId}/${sequence}`).toString("hex").padEnd(64, "0")}` as Hex;
+  const base = { escrowId, cumulativeUnits, sequence, resultDigest };
+  const providerSignature = await signProviderReport(account(signer), domain, base);
+  return reportToJson({ ...base, providerSignature });
+}
+
+export async function postJson(url: string, pathname: string, body: string | object) {
+  const res = await fetch(`${url}${pathname}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+  return { status: res.status, json: (await res.json()) as Record<string, any> };
+}
