@@ -2,3 +2,4 @@
 import "./deploy";
 import "./governance";
 import "./marketplace";
+import "./abis";

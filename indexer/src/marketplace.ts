@@ -1,0 +1,218 @@
+/** ModelMarketplace: listings and prices, escrows and charges, payouts, withdrawals, disputes, ratings. */
+import { ponder } from "ponder:registry";
+import schema from "ponder:schema";
+import { bumpDaily, recordEvent } from "../lib/record";
+
+const C = "ModelMarketplace";
+/** Attested charges have a contract id that later events (settlement, dispute) refer to. */
+const attestedChargeKey = (chargeId: bigint) => `attested-${chargeId}`;
+
+ponder.on("ModelMarketplace:Listed", async ({ event, context }) => {
+  const a = event.args;
+  await context.db
+    .insert(schema.listing)
+    .values({
+      id: a.listingId,
+      provider: a.provider,
+      category: a.category,
+      contentHash: a.contentHash,
+      metadataUri: a.metadataURI,
+      unit: a.unit,
+      pricePerUnit: a.pricePerUnit,
+      royaltyRecipient: a.royaltyRecipient,
+      royaltyBps: a.royaltyBps,
+      bond: a.bond,
+      status: 1,
+      unbondingAt: 0n,
+      escrowCount: 0,
+      volume: 0n,
+      ratingCount: 0,
+      ratingTotal: 0,
+      createdAt: event.block.timestamp,
+    })
+    .onConflictDoNothing();
+  await bumpDaily(context.db, event.block.timestamp, { newListings: 1 });
+  await recordEvent(context.db, C, "Listed", event);
+});
+
+ponder.on("ModelMarketplace:PriceUpdated", async ({ event, context }) => {
+  const { listingId, oldPrice, newPrice } = event.args;
+  await context.db.update(schema.listing, { id: listingId }).set({ pricePerUnit: newPrice });
+  await context.db
+    .insert(schema.listingPrice)
+    .values({ id: event.id, listingId, oldPrice, newPrice, timestamp: event.block.timestamp })
+    .onConflictDoNothing();
+  await recordEvent(context.db, C, "PriceUpdated", event);
+});
+
+ponder.on("ModelMarketplace:ListingStatusChanged", async ({ event, context }) => {
+  const { listingId, status, unbondingAt } = event.args;
+  await context.db.update(schema.listing, { id: listingId }).set({ status, unbondingAt: BigInt(unbondingAt) });
+  await recordEvent(context.db, C, "ListingStatusChanged", event);
+});
+
+ponder.on("ModelMarketplace:BondAdded", async ({ event, context }) => {
+  await context.db.update(schema.listing, { id: event.args.listingId }).set({ bond: event.args.totalBond });
+  await recordEvent(context.db, C, "BondAdded", event);
+});
+
+ponder.on("ModelMarketplace:BondWithdrawn", async ({ event, context }) => {
+  await context.db.update(schema.listing, { id: event.args.listingId }).set((l) => ({ bond: l.bond - event.args.amount }));
+  await recordEvent(context.db, C, "BondWithdrawn", event);
+});
+
+ponder.on("ModelMarketplace:EscrowOpened", async ({ event, context }) => {
+  const a = event.args;
+  await context.db
+    .insert(schema.escrow)
+    .values({
+      id: a.escrowId,
+      listingId: a.listingId,
+      renter: a.renter,
+      provider: a.provider,
+      deposit: a.deposit,
+      spendCap: a.spendCap,
+      pricePerUnit: a.pricePerUnit,
+      expiresAt: BigInt(a.expiresAt),
+      charged: 0n,
+      refundedByDisputes: 0n,
+      sequence: 0n,
+      status: "open",
+      refund: null,
+      closedBy: null,
+      openedAt: event.block.timestamp,
+      closedAt: null,
+    })
+    .onConflictDoNothing();
+  await context.db.update(schema.listing, { id: a.listingId }).set((l) => ({ escrowCount: l.escrowCount + 1 }));
+  await bumpDaily(context.db, event.block.timestamp, { escrowsOpened: 1 }, +1);
+  await recordEvent(context.db, C, "EscrowOpened", event);
+});
+
+ponder.on("ModelMarketplace:UsageCharged", async ({ event, context }) => {
+  const a = event.args;
+  const escrow = await context.db.update(schema.escrow, { id: a.escrowId }).set((e) => ({
+    charged: e.charged + a.amount,
+    sequence: BigInt(a.sequence),
+  }));
+  await context.db
+    .insert(schema.charge)
+    .values({
+      id: a.attested ? attestedChargeKey(a.chargeId) : event.id,
+      chargeId: a.chargeId,
+      escrowId: a.escrowId,
+      listingId: escrow.listingId,
+      sequence: BigInt(a.sequence),
+      cumulativeUnits: a.cumulativeUnits,
+      units: a.units,
+      amount: a.amount,
+      attested: a.attested,
+      resultDigest: a.resultDigest,
+      disputableUntil: BigInt(a.disputableUntil),
+      status: a.attested ? "pending" : "settled",
+      timestamp: event.block.timestamp,
+      txHash: event.transaction.hash,
+    })
+    .onConflictDoNothing();
+  if (a.attested) {
+    await context.db
+      .insert(schema.attestation)
+      .values({
+        id: event.id,
+        escrowId: a.escrowId,
+        chargeId: a.chargeId,
+        sequence: BigInt(a.sequence),
+        amount: a.amount,
+        resultDigest: a.resultDigest,
+        submitter: event.transaction.from,
+        timestamp: event.block.timestamp,
+      })
+      .onConflictDoNothing();
+  }
+  await context.db.update(schema.listing, { id: escrow.listingId }).set((l) => ({ volume: l.volume + a.amount }));
+  await bumpDaily(context.db, event.block.timestamp, { volume: a.amount, chargeCount: 1 });
+  await recordEvent(context.db, C, "UsageCharged", event);
+});
+
+ponder.on("ModelMarketplace:ChargeSettled", async ({ event, context }) => {
+  const a = event.args;
+  await context.db
+    .insert(schema.payout)
+    .values({
+      id: event.id,
+      escrowId: a.escrowId,
+      chargeId: a.chargeId,
+      provider: a.provider,
+      providerAmount: a.providerAmount,
+      treasury: a.treasury,
+      fee: a.fee,
+      royaltyRecipient: a.royaltyRecipient,
+      royalty: a.royalty,
+      timestamp: event.block.timestamp,
+    })
+    .onConflictDoNothing();
+  if (a.chargeId !== 0n) {
+    await context.db.update(schema.charge, { id: attestedChargeKey(a.chargeId) }).set({ status: "settled" });
+  }
+  await bumpDaily(context.db, event.block.timestamp, { fees: a.fee });
+  await recordEvent(context.db, C, "ChargeSettled", event);
+});
+
+ponder.on("ModelMarketplace:ChargeDisputed", async ({ event, context }) => {
+  const { chargeId, escrowId, renter } = event.args;
+  await context.db
+    .insert(schema.dispute)
+    .values({ chargeId, escrowId, renter, openedAt: event.block.timestamp, resolved: false, paidToProvider: null, amount: null, resolver: null, resolvedAt: null })
+    .onConflictDoNothing();
+  await context.db.update(schema.charge, { id: attestedChargeKey(chargeId) }).set({ status: "disputed" });
+  await recordEvent(context.db, C, "ChargeDisputed", event);
+});
+
+ponder.on("ModelMarketplace:DisputeResolved", async ({ event, context }) => {
+  const { chargeId, escrowId, paidToProvider, amount, resolver } = event.args;
+  await context.db
+    .update(schema.dispute, { chargeId })
+    .set({ resolved: true, paidToProvider, amount, resolver, resolvedAt: event.block.timestamp });
+  if (!paidToProvider) {
+    await context.db.update(schema.charge, { id: attestedChargeKey(chargeId) }).set({ status: "refunded" });
+    await context.db.update(schema.escrow, { id: escrowId }).set((e) => ({ refundedByDisputes: e.refundedByDisputes + amount }));
+  }
+  await recordEvent(context.db, C, "DisputeResolved", event);
+});
+
+ponder.on("ModelMarketplace:EscrowClosed", async ({ event, context }) => {
+  const { escrowId, closedBy, refund } = event.args;
+  await context.db
+    .update(schema.escrow, { id: escrowId })
+    .set({ status: "closed", closedBy, refund, closedAt: event.block.timestamp });
+  await bumpDaily(context.db, event.block.timestamp, { escrowsClosed: 1 }, -1);
+  await recordEvent(context.db, C, "EscrowClosed", event);
+});
+
+ponder.on("ModelMarketplace:Rated", async ({ event, context }) => {
+  const { escrowId, listingId, renter, score } = event.args;
+  await context.db
+    .insert(schema.rating)
+    .values({ escrowId, listingId, renter, score, timestamp: event.block.timestamp })
+    .onConflictDoNothing();
+  await context.db
+    .update(schema.listing, { id: listingId })
+    .set((l) => ({ ratingCount: l.ratingCount + 1, ratingTotal: l.ratingTotal + score }));
+  await recordEvent(context.db, C, "Rated", event);
+});
+
+ponder.on("ModelMarketplace:Withdrawn", async ({ event, context }) => {
+  await context.db
+    .insert(schema.withdrawal)
+    .values({ id: event.id, account: event.args.account, amount: event.args.amount, timestamp: event.block.timestamp })
+    .onConflictDoNothing();
+  await recordEvent(context.db, C, "Withdrawn", event);
+});
+
+for (const name of [
+  "CategoryAdded", "ProtocolFeeUpdated", "TreasuryUpdated", "MinProviderBondUpdated", "DisputeWindowUpdated",
+  "UnbondingDelayUpdated", "SettlementGraceUpdated", "AttestationVerifierUpdated", "RoleGranted", "RoleRevoked",
+  "RoleAdminChanged", "Upgraded", "Initialized", "EIP712DomainChanged",
+] as const) {
+  ponder.on(`ModelMarketplace:${name}`, async ({ event, context }) => recordEvent(context.db, C, name, event));
+}
