@@ -36,9 +36,9 @@ if (!databaseUrl) throw new IndexerConfigError("DATABASE_URL", "is required (npm
 const local = chain.chainId === 31337;
 
 function deployed(name: string): { address: `0x${string}`; startBlock: number } {
-  const file = path.join(process.cwd(), "..", "deployments", network, `${name}.json`);
-  const alt = path.join(process.cwd(), "deployments", network, `${name}.json`);
-  const source = fs.existsSync(file) ? file : alt;
+  // Run from the repository root (the npm scripts are) or from indexer/.
+  const candidates = [process.cwd(), path.join(process.cwd(), "..")].map((dir) => path.join(dir, "deployments", network, `${name}.json`));
+  const source = candidates.find((file) => fs.existsSync(file)) ?? candidates[0];
   if (!fs.existsSync(source)) {
     throw new IndexerConfigError("NETWORK", `has no deployment of ${name} (deployments/${network}/${name}.json): deploy first`);
   }

@@ -11,6 +11,7 @@ const bin = (tool) => path.join(root, "node_modules", ".bin", tool);
 const stages = [
   { name: "compile (solc-js, offline) and typechain", cmd: bin("hardhat"), args: ["compile", "--quiet"] },
   { name: "typecheck", cmd: bin("tsc"), args: ["--noEmit", "-p", "tsconfig.json"] },
+  { name: "typecheck indexer (ESM, Ponder types)", cmd: bin("tsc"), args: ["--noEmit", "-p", "indexer/tsconfig.json"] },
   { name: "contract and deploy tests (in-process Hardhat network)", cmd: bin("hardhat"), args: ["test"] },
   { name: "end-to-end tests (hardhat node and worker processes)", cmd: "bash", args: [path.join(root, "scripts", "test-e2e.sh")] },
 ];
