@@ -52,6 +52,8 @@ interface Slot {
   settled: boolean;
   submitting: boolean;
   submitTimer?: NodeJS.Timeout;
+  /** Work deferred until the slot is settled or dropped (an equivocation proof). */
+  afterSettled?: () => unknown;
   /** A signature being produced: concurrent messages about the slot wait for it instead of validating again. */
   signing?: Promise<SignResult>;
   firstSeen: number;
@@ -253,7 +255,8 @@ export class ConsensusNode {
     } catch (error) {
       // Most often another node settled first (the estimate reverts with StaleReceipt); otherwise the next tick retries.
       if (!(await this.settledOnChain(slot).catch(() => false))) {
-        this.log.warn({ slot: slot.key, err: (error as Error).message.split("\n")[0] }, "settlement attempt failed");
+        const e = error as Error & { details?: string; cause?: { data?: unknown } };
+        this.log.warn({ slot: slot.key, err: e.message.split("\n")[0], details: e.details, data: e.cause?.data }, "settlement attempt failed");
       }
     } finally {
       slot.submitting = false;
@@ -271,6 +274,7 @@ export class ConsensusNode {
 
   private markSettled(slot: Slot): void {
     slot.settled = true;
+    this.runAfterSettled(slot);
     clearTimeout(slot.submitTimer);
     this.journal.settle(slot.key);
   }
@@ -300,7 +304,7 @@ export class ConsensusNode {
       signature: toCompact(s.signature),
     });
     this.log.warn({ member: signer, slot: slot.key }, "member signed two different reports: proving equivocation");
-    this.sender
+    const prove = () => this.sender
       .send({
         address: this.ctx.committee.address,
         abi: this.ctx.committee.abi,
@@ -310,6 +314,16 @@ export class ConsensusNode {
       .then((sent) => sent!.receipt)
       .then((receipt) => this.log.info({ member: signer, tx: receipt.transactionHash }, "equivocation proven; member slashed"))
       .catch((error: Error) => this.log.info({ member: signer, err: error.message.split("\n")[0] }, "equivocation proof not applied (already slashed?)"));
+    // Slashing removes the member: on a committee at its minimum size that would stop every attestation, this
+    // slot's honest one included. So the proof goes out once the slot is settled (or dropped); the evidence keeps.
+    if (slot.settled) void prove();
+    else slot.afterSettled = prove;
+  }
+
+  private runAfterSettled(slot: Slot): void {
+    const work = slot.afterSettled;
+    slot.afterSettled = undefined;
+    work?.();
   }
 
   // ------------------------------------------------------------------ bookkeeping
@@ -390,10 +404,17 @@ export class ConsensusNode {
       return;
     }
     const epochKey = epoch.epoch.toString();
-    for (const slot of this.slots.values()) {
+    for (const [key, slot] of this.slots) {
+      // Settled or expired slots are forgotten after the TTL: memory stays bounded on a long-running node, and a
+      // late message about such a slot is refused by validation (its sequence is no longer newer than the chain's).
+      if (Date.now() - slot.firstSeen > this.options.reportTtlMs && slot.settled && !slot.submitting) {
+        this.slots.delete(key);
+        continue;
+      }
       if (slot.settled) continue;
       if (Date.now() - slot.firstSeen > this.options.reportTtlMs) {
         slot.settled = true;
+        this.runAfterSettled(slot);
         continue;
       }
       const signed = this.journal.signedFor(slot.key);
