@@ -36,10 +36,29 @@ const providerReport = (escrowId: bigint, units: bigint, sequence: bigint, signe
 const post = usage.postJson;
 
 async function settled(escrowId: bigint, sequence: bigint, timeoutMs = 30_000) {
-  return waitFor(`escrow ${escrowId} to settle sequence ${sequence}`, async () => {
-    const e = await escrowState(escrowId);
-    return e.sequence >= sequence ? e : undefined;
-  }, timeoutMs, 50);
+  try {
+    return await waitFor(`escrow ${escrowId} to settle sequence ${sequence}`, async () => {
+      const e = await escrowState(escrowId);
+      return e.sequence >= sequence ? e : undefined;
+    }, timeoutMs, 50);
+  } catch (error) {
+    // The node logs live in a temporary directory CI does not keep: put what they said about the slot in the failure.
+    (error as Error).message += `\n${nodeLogExcerpt(`${escrowId}:${sequence}`)}`;
+    throw error;
+  }
+}
+
+/** The last log lines of every node that mention `slot` or are warnings and errors. */
+function nodeLogExcerpt(slot: string, lines = 25): string {
+  return fs
+    .readdirSync(chain.logDir)
+    .filter((f) => /^node-\d+\.log$/.test(f))
+    .map((f) => {
+      const text = fs.readFileSync(path.join(chain.logDir, f), "utf8").split("\n");
+      const relevant = text.filter((l) => l.includes(`"${slot}"`) || /"level":(40|50|60)/.test(l) || !l.startsWith("{"));
+      return `--- ${f}\n${relevant.slice(-lines).join("\n")}`;
+    })
+    .join("\n");
 }
 
 function startNode(i: number, extra: { script?: string } = {}) {

@@ -104,9 +104,15 @@ export class ConsensusNode {
 
   async start(): Promise<void> {
     await Promise.all([this.refreshEpoch(), this.snapshot.refresh()]);
-    for (const [, json] of this.journal.pending()) {
-      // Resume what was signed before a restart: re-validate, re-share, settle.
-      await this.receive(parseReport(json), []).catch((error: Error) =>
+    for (const [key, json] of this.journal.pending()) {
+      // Resume what was signed before a restart (re-share, settle), unless the chain settled it meanwhile.
+      const report = parseReport(json);
+      const escrow = await readEscrow(this.ctx, report.escrowId);
+      if (escrow.sequence >= report.sequence || escrow.status !== 1) {
+        this.journal.settle(key);
+        continue;
+      }
+      await this.receive(report, []).catch((error: Error) =>
         this.log.info({ err: error.message }, "journalled report no longer pending"),
       );
     }
