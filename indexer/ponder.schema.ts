@@ -245,14 +245,18 @@ export const proposal = onchainTable(
     /** Lifecycle from events: "created", "queued", "executed", "canceled". The API derives the full state. */
     lifecycle: t.text().notNull(),
     eta: t.bigint(),
+    /** The timelock operation id once queued: a cancellation in the timelock itself cancels the proposal too. */
+    timelockOperation: t.hex(),
     /** Quadratic weights (sqrt of votes, 9-decimal units), as the governor counts them. */
     forWeight: t.bigint().notNull(),
     againstWeight: t.bigint().notNull(),
     abstainWeight: t.bigint().notNull(),
+    /** The quorum at the proposal's snapshot (quadratic units): the one in force when voting starts. */
+    quorum: t.bigint().notNull(),
     voteCount: t.integer().notNull(),
     createdAt: t.bigint().notNull(),
   }),
-  (t) => ({ proposerIdx: index().on(t.proposer) }),
+  (t) => ({ proposerIdx: index().on(t.proposer), voteStartIdx: index().on(t.voteStart) }),
 );
 
 export const vote = onchainTable(

@@ -1,9 +1,13 @@
 /** FTNSGovernor: proposals with their quadratic tallies and lifecycle, votes, registered participants. */
 import { ponder } from "ponder:registry";
 import schema from "ponder:schema";
+import { gte } from "ponder";
+import { encodeAbiParameters, keccak256, toBytes, type Hex } from "viem";
 import { recordEvent } from "../lib/record";
 
 const C = "FTNSGovernor";
+/** protocol_state key of the governor's current quorum (from QuorumUpdated, which initialisation emits too). */
+const QUORUM = "governor-quorum";
 
 ponder.on("FTNSGovernor:ProposalCreated", async ({ event, context }) => {
   const a = event.args;
@@ -20,9 +24,11 @@ ponder.on("FTNSGovernor:ProposalCreated", async ({ event, context }) => {
       voteEnd: a.voteEnd,
       lifecycle: "created",
       eta: null,
+      timelockOperation: null,
       forWeight: 0n,
       againstWeight: 0n,
       abstainWeight: 0n,
+      quorum: (await context.db.find(schema.protocolState, { id: QUORUM }))?.value ?? 0n,
       voteCount: 0,
       createdAt: event.block.timestamp,
     })
@@ -30,6 +36,20 @@ ponder.on("FTNSGovernor:ProposalCreated", async ({ event, context }) => {
   await transition(context.db, event.id, a.proposalId, "created", event.block.timestamp);
   await recordEvent(context.db, C, "ProposalCreated", event);
 });
+
+/**
+ * The id GovernorTimelockControl schedules a proposal under: hashOperationBatch(targets, values, calldatas, 0, salt)
+ * with salt = bytes20(governor) ^ keccak256(description).
+ */
+export function timelockOperationId(governor: Hex, targets: Hex[], values: bigint[], calldatas: Hex[], description: string): Hex {
+  const salt = (BigInt(governor) << 96n) ^ BigInt(keccak256(toBytes(description)));
+  return keccak256(
+    encodeAbiParameters(
+      [{ type: "address[]" }, { type: "uint256[]" }, { type: "bytes[]" }, { type: "bytes32" }, { type: "bytes32" }],
+      [targets, values, calldatas, `0x${"00".repeat(32)}`, `0x${salt.toString(16).padStart(64, "0")}`],
+    ),
+  );
+}
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 async function transition(db: any, id: string, proposalId: bigint, lifecycle: string, timestamp: bigint) {
@@ -62,7 +82,11 @@ ponder.on("FTNSGovernor:VoteCastWithParams", async ({ event, context }) => {
 
 ponder.on("FTNSGovernor:ProposalQueued", async ({ event, context }) => {
   const { proposalId, etaSeconds } = event.args;
-  await context.db.update(schema.proposal, { id: proposalId }).set({ lifecycle: "queued", eta: etaSeconds });
+  const p = await context.db.find(schema.proposal, { id: proposalId });
+  const timelockOperation = p
+    ? timelockOperationId(event.log.address, p.targets as Hex[], p.values.map(BigInt), p.calldatas as Hex[], p.description)
+    : null;
+  await context.db.update(schema.proposal, { id: proposalId }).set({ lifecycle: "queued", eta: etaSeconds, timelockOperation });
   await transition(context.db, event.id, proposalId, "queued", event.block.timestamp);
   await recordEvent(context.db, C, "ProposalQueued", event);
 });
@@ -102,8 +126,17 @@ ponder.on("FTNSGovernor:ParticipantUnregistered", async ({ event, context }) => 
   await recordEvent(context.db, C, "ParticipantUnregistered", event);
 });
 
+ponder.on("FTNSGovernor:QuorumUpdated", async ({ event, context }) => {
+  const quorum = event.args.newQuorum;
+  await context.db.insert(schema.protocolState).values({ id: QUORUM, value: quorum }).onConflictDoUpdate({ value: quorum });
+  // The governor looks the quorum up at each proposal's snapshot (its voteStart), so a change also applies to the
+  // proposals whose voting has not started yet. Rare (a governance action), hence a plain SQL update.
+  await context.db.sql.update(schema.proposal).set({ quorum }).where(gte(schema.proposal.voteStart, event.block.timestamp));
+  await recordEvent(context.db, C, "QuorumUpdated", event);
+});
+
 for (const name of [
-  "AttestorChanged", "LateQuorumVoteExtensionSet", "ProposalThresholdSet", "QuorumUpdated", "TimelockChange",
+  "AttestorChanged", "LateQuorumVoteExtensionSet", "ProposalThresholdSet", "TimelockChange",
   "VotingDelaySet", "VotingPeriodSet", "Upgraded", "Initialized", "EIP712DomainChanged",
 ] as const) {
   ponder.on(`FTNSGovernor:${name}`, async ({ event, context }) => recordEvent(context.db, C, name, event));
