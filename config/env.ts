@@ -63,3 +63,11 @@ export function requireAddressList(name: string, env: NodeJS.ProcessEnv = proces
   if (items.length === 0) throw new ConfigError(name, "must list at least one address");
   return items;
 }
+
+/** A whole number from the environment, or `fallback` when unset. */
+export function intEnv(name: string, fallback: number, env: NodeJS.ProcessEnv = process.env): number {
+  const raw = optionalEnv(name, env);
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `must be a whole number, got "${raw}"`);
+  return Number(raw);
+}

@@ -2,6 +2,7 @@
 // `npm run bench`: every benchmark in turn; each writes its figures to bench/results/.
 //   gas        in-process Hardhat network: gas of every protocol operation, compared with references
 //   consensus  four consensus-node processes on a Hardhat node: report -> settlement latency, settlements/s
+//   indexer    the real indexer vs an empty-handler Ponder app over >= 10,000 events; block -> row lag
 import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -10,6 +11,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const benches = [
   { name: "gas", cmd: path.join(root, "node_modules", ".bin", "hardhat"), args: ["run", "bench/gas.ts"] },
   { name: "consensus", cmd: process.execPath, args: ["--import", "tsx", "bench/consensus.ts"] },
+  { name: "indexer", cmd: process.execPath, args: ["--import", "tsx", "bench/indexer.ts"] },
 ];
 const only = process.argv.slice(2);
 for (const bench of benches.filter((b) => only.length === 0 || only.includes(b.name))) {

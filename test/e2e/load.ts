@@ -3,7 +3,7 @@
  * transfer also moves votes: Transfer + two DelegateVotesChanged) send each other small transfers, signed locally
  * with explicit nonces and mined `perBlock` at a time with automine off. About three events per transfer.
  */
-import { encodeFunctionData, type Address, type Hex } from "viem";
+import { encodeFunctionData, HttpRequestError, keccak256, type Address, type Hex } from "viem";
 import { createPublicClient, createTestClient, http } from "viem";
 import { hardhat } from "viem/chains";
 import { account, deployment, send, walletFor, type Chain } from "./harness";
@@ -13,9 +13,7 @@ const SENDERS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
 export async function mineTransfers(chain: Chain, count: number, opts: { perBlock?: number; amount?: bigint } = {}): Promise<void> {
   const perBlock = opts.perBlock ?? 200;
   const token = deployment("FTNSToken");
-  // A fresh connection per request: while a large block is mined the node leaves pooled keep-alive connections to
-  // time out, and reusing one fails with "other side closed".
-  const transport = http(chain.rpcUrl, { fetchOptions: { headers: { connection: "close" } } });
+  const transport = http(chain.rpcUrl, { retryCount: 0 });
   const tester = createTestClient({ chain: hardhat, mode: "hardhat", transport });
   const rpc = createPublicClient({ chain: hardhat, transport });
   // Delegation makes every transfer write vote checkpoints too (the realistic, heavier case for the indexer).
@@ -25,6 +23,22 @@ export async function mineTransfers(chain: Chain, count: number, opts: { perBloc
       await send(chain, await walletFor(chain, i).writeContract({ ...token, abi: token.abi as never, functionName: "delegate", args: [account(i).address] }));
     }
   }
+  /**
+   * The Hardhat node now and then drops a connection mid-request ("other side closed"), and then whether it took the
+   * transaction is unknown: ask for it by hash before sending it again.
+   */
+  const sendRaw = async (serializedTransaction: Hex) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await rpc.sendRawTransaction({ serializedTransaction });
+      } catch (error) {
+        if (!(error instanceof HttpRequestError) || attempt === 5) throw error;
+        await new Promise((r) => setTimeout(r, 50 * attempt));
+        const known = await rpc.getTransaction({ hash: keccak256(serializedTransaction) }).catch(() => undefined);
+        if (known) return known.hash;
+      }
+    }
+  };
   const nonces = new Map<number, number>();
   for (const i of SENDERS) nonces.set(i, await chain.publicClient.getTransactionCount({ address: account(i).address, blockTag: "pending" }));
   const fees = await chain.publicClient.estimateFeesPerGas();
@@ -57,9 +71,7 @@ export async function mineTransfers(chain: Chain, count: number, opts: { perBloc
         );
       }
       // A few at a time: hundreds of concurrent requests make the Hardhat node drop connections.
-      for (let k = 0; k < raw.length; k += 8) {
-        await Promise.all(raw.slice(k, k + 8).map((serializedTransaction) => rpc.sendRawTransaction({ serializedTransaction })));
-      }
+      for (let k = 0; k < raw.length; k += 4) await Promise.all(raw.slice(k, k + 4).map(sendRaw));
       await tester.mine({ blocks: 1 });
     }
     // A block holds what its gas limit allows: mine until every sender's last transfer is in.

@@ -11,18 +11,11 @@
 import path from "node:path";
 import { privateKeyToAccount } from "viem/accounts";
 import type { Hex } from "viem";
-import { ConfigError, optionalEnv, requireEnv, requirePrivateKey, requireUrl } from "../../config/env";
+import { ConfigError, intEnv, optionalEnv, requireEnv, requirePrivateKey, requireUrl } from "../../config/env";
 import { connectChain } from "../shared/chain";
 import { createLogger } from "../shared/logger";
 import { ConsensusNode } from "./node";
 import { createServer } from "./server";
-
-function intEnv(name: string, fallback: number): number {
-  const raw = optionalEnv(name);
-  if (raw === undefined) return fallback;
-  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `must be a whole number, got "${raw}"`);
-  return Number(raw);
-}
 
 function peersEnv(): string[] {
   const raw = optionalEnv("CONSENSUS_PEERS") ?? "";
