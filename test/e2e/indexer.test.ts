@@ -4,12 +4,11 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import fs from "node:fs";
-import path from "node:path";
-import pg from "pg";
+import type pg from "pg";
 import { createTestClient, http, type Address } from "viem";
 import { hardhat } from "viem/chains";
-import { account, deployment, Processes, ROOT, startChain, waitFor, type Chain } from "./harness";
+import { account, deployment, waitFor, type Chain, type Processes } from "./harness";
+import { startIndexedChain, type IndexedChain } from "./indexed";
 import { PROPOSAL_STATES, proposalState } from "../../indexer/lib/proposal-state";
 import { mineTransfers } from "./load";
 import { runScenario } from "./scenario";
@@ -21,30 +20,13 @@ const VIEWS = "prsm_e2e";
 const RESTART_PORT = 42171;
 const TRANSFERS = 1_000;
 const RESTART_VIEWS = "prsm_e2e_restart";
-const processes = new Processes();
+let env: IndexedChain;
 let chain: Chain;
 let db: pg.Client;
-let stopPostgres: () => Promise<void>;
-let databaseUrl: string;
-
-/** The real indexer process (Ponder) in its own deployment schema, publishing `views`. */
-function startIndexer(schema: string, views: string, port: number) {
-  return processes.spawn(
-    `indexer-${schema}`,
-    path.join(ROOT, "node_modules", ".bin", "ponder"),
-    ["--root", "indexer", "--log-format", "json", "start", "--schema", schema, "--views-schema", views, "--port", String(port), "--hostname", "127.0.0.1"],
-    { NETWORK: "e2e", E2E_RPC_URL: chain.rpcUrl, DATABASE_URL: databaseUrl, PONDER_TELEMETRY_DISABLED: "true" },
-    path.join(chain.logDir, `indexer-${schema}.log`),
-  );
-}
-
-/** The block Ponder reports as indexed on its /status endpoint, or -1 while it is not serving yet. */
-async function indexedBlock(port: number): Promise<number> {
-  const res = await fetch(`http://127.0.0.1:${port}/status`).catch(() => undefined);
-  if (!res?.ok) return -1;
-  const status = (await res.json()) as Record<string, { block?: { number: number } }>;
-  return status.protocol?.block?.number ?? -1;
-}
+let processes: Processes;
+const startIndexer = (schema: string, views: string, port: number) => env.startIndexer(schema, views, port);
+const indexedBlock = (port: number) => env.indexedBlock(port);
+const indexedToHead = (port = PONDER_PORT) => env.indexedToHead(port);
 
 /** One md5 per table of a views schema, over every row in a canonical order: equal digests, equal tables. */
 async function tableDigests(views: string): Promise<Record<string, string>> {
@@ -65,31 +47,15 @@ const read = <T>(c: { address: Address; abi: readonly unknown[] }, functionName:
 
 const CONTRACTS = () => ["FTNSToken", "ModelMarketplace", "FederationCommittee", "FTNSGovernor", "ProtocolTimelock"].map(deployment);
 
-/** Waits until the indexer on `port` reports the chain's head block as indexed. */
-async function indexedToHead(port = PONDER_PORT) {
-  const head = Number(await chain.publicClient.getBlockNumber({ cacheTime: 0 }));
-  await waitFor(`the indexer on ${port} to reach block ${head}`, async () => ((await indexedBlock(port)) >= head ? true : undefined), 180_000, 200);
-}
-
 describe("indexer end to end", { timeout: 600_000 }, () => {
   before(async () => {
-    chain = await startChain(processes, CHAIN_PORT);
-    const { startEmbeddedPostgres } = await import(path.join(ROOT, "scripts", "lib", "postgres.mjs"));
-    // Under the project (not the 0700 temp dir): as root, Postgres runs as the postgres user and must reach it.
-    const dataDir = path.join(ROOT, ".data-e2e", `postgres-${process.pid}`);
-    const database = await startEmbeddedPostgres({ dataDir, port: PG_PORT });
-    stopPostgres = database.stop;
-    databaseUrl = database.url;
+    env = await startIndexedChain({ chainPort: CHAIN_PORT, pgPort: PG_PORT });
+    ({ chain, db, processes } = env);
     startIndexer("e2e_indexer", VIEWS, PONDER_PORT);
-    db = new pg.Client(database.url);
-    await db.connect();
   });
 
   after(async () => {
-    await db?.end();
-    await processes.stopAll();
-    await stopPostgres?.();
-    fs.rmSync(path.join(ROOT, ".data-e2e", `postgres-${process.pid}`), { recursive: true, force: true });
+    await env?.stop();
   });
 
   test("the scripted scenario's tables equal the chain's own views", async () => {

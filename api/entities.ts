@@ -1,0 +1,157 @@
+/**
+ * What the API knows about each indexed table: its view, GraphQL type, key, and fields with their kinds. The object
+ * types themselves are written by hand in schema.graphql; from this table the server derives each list query's filter
+ * input (`_gt/_lt/_gte/_lte/_in/_contains`), its ordering enum and the SQL behind both, so that a new column needs
+ * one line here and one in the SDL. Column names are Ponder's: the field name in snake_case.
+ */
+export type FieldKind = "id" | "hex" | "text" | "bigint" | "int" | "bool" | "json";
+
+export interface FieldSpec {
+  kind: FieldKind;
+  /** NULL-able columns can be filtered but not ordered by (keyset pagination needs total order). */
+  nullable?: boolean;
+}
+
+export interface EntitySpec {
+  /** GraphQL object type. */
+  type: string;
+  /** View in the views schema. */
+  table: string;
+  /** Query field for one row (by key) and for lists. */
+  single: string;
+  list: string;
+  /** Primary key fields, in order. */
+  key: string[];
+  fields: Record<string, FieldSpec>;
+  defaultOrder: string;
+}
+
+const f = (kind: FieldKind, nullable = false): FieldSpec => ({ kind, nullable });
+
+export const ENTITIES: EntitySpec[] = [
+  {
+    type: "Account", table: "account", single: "account", list: "accounts", key: ["address"], defaultOrder: "address",
+    fields: { address: f("hex"), balance: f("bigint"), votes: f("bigint"), delegate: f("hex", true), updatedAt: f("bigint") },
+  },
+  {
+    type: "Transfer", table: "transfer", single: "transfer", list: "transfers", key: ["id"], defaultOrder: "blockNumber",
+    fields: { id: f("id"), from: f("hex"), to: f("hex"), value: f("bigint"), blockNumber: f("bigint"), timestamp: f("bigint"), txHash: f("hex") },
+  },
+  {
+    type: "Delegation", table: "delegation", single: "delegation", list: "delegations", key: ["id"], defaultOrder: "timestamp",
+    fields: { id: f("id"), delegator: f("hex"), fromDelegate: f("hex"), toDelegate: f("hex"), timestamp: f("bigint") },
+  },
+  {
+    type: "Listing", table: "listing", single: "listing", list: "listings", key: ["id"], defaultOrder: "id",
+    fields: {
+      id: f("bigint"), provider: f("hex"), category: f("int"), contentHash: f("hex"), metadataUri: f("text"), unit: f("int"),
+      pricePerUnit: f("bigint"), royaltyRecipient: f("hex"), royaltyBps: f("int"), bond: f("bigint"), status: f("int"),
+      unbondingAt: f("bigint"), escrowCount: f("int"), volume: f("bigint"), ratingCount: f("int"), ratingTotal: f("int"), createdAt: f("bigint"),
+    },
+  },
+  {
+    type: "ListingPrice", table: "listing_price", single: "listingPrice", list: "listingPrices", key: ["id"], defaultOrder: "timestamp",
+    fields: { id: f("id"), listingId: f("bigint"), oldPrice: f("bigint"), newPrice: f("bigint"), timestamp: f("bigint") },
+  },
+  {
+    type: "Escrow", table: "escrow", single: "escrow", list: "escrows", key: ["id"], defaultOrder: "id",
+    fields: {
+      id: f("bigint"), listingId: f("bigint"), renter: f("hex"), provider: f("hex"), deposit: f("bigint"), spendCap: f("bigint"),
+      pricePerUnit: f("bigint"), expiresAt: f("bigint"), charged: f("bigint"), refundedByDisputes: f("bigint"), sequence: f("bigint"),
+      status: f("text"), refund: f("bigint", true), closedBy: f("hex", true), openedAt: f("bigint"), closedAt: f("bigint", true),
+    },
+  },
+  {
+    type: "Charge", table: "charge", single: "charge", list: "charges", key: ["id"], defaultOrder: "timestamp",
+    fields: {
+      id: f("id"), chargeId: f("bigint"), escrowId: f("bigint"), listingId: f("bigint"), sequence: f("bigint"), cumulativeUnits: f("bigint"),
+      units: f("bigint"), amount: f("bigint"), attested: f("bool"), resultDigest: f("hex"), disputableUntil: f("bigint"), status: f("text"),
+      timestamp: f("bigint"), txHash: f("hex"),
+    },
+  },
+  {
+    type: "Payout", table: "payout", single: "payout", list: "payouts", key: ["id"], defaultOrder: "timestamp",
+    fields: {
+      id: f("id"), escrowId: f("bigint"), chargeId: f("bigint"), provider: f("hex"), providerAmount: f("bigint"), treasury: f("hex"),
+      fee: f("bigint"), royaltyRecipient: f("hex"), royalty: f("bigint"), timestamp: f("bigint"),
+    },
+  },
+  {
+    type: "Withdrawal", table: "withdrawal", single: "withdrawal", list: "withdrawals", key: ["id"], defaultOrder: "timestamp",
+    fields: { id: f("id"), account: f("hex"), amount: f("bigint"), timestamp: f("bigint") },
+  },
+  {
+    type: "Dispute", table: "dispute", single: "dispute", list: "disputes", key: ["chargeId"], defaultOrder: "openedAt",
+    fields: {
+      chargeId: f("bigint"), escrowId: f("bigint"), renter: f("hex"), openedAt: f("bigint"), resolved: f("bool"),
+      paidToProvider: f("bool", true), amount: f("bigint", true), resolver: f("hex", true), resolvedAt: f("bigint", true),
+    },
+  },
+  {
+    type: "Rating", table: "rating", single: "rating", list: "ratings", key: ["escrowId"], defaultOrder: "timestamp",
+    fields: { escrowId: f("bigint"), listingId: f("bigint"), renter: f("hex"), score: f("int"), timestamp: f("bigint") },
+  },
+  {
+    type: "CommitteeMember", table: "committee_member", single: "committeeMember", list: "committeeMembers", key: ["address"], defaultOrder: "address",
+    fields: {
+      address: f("hex"), bond: f("bigint"), status: f("text"), admittedAt: f("bigint", true), removedAt: f("bigint", true), unbondingAt: f("bigint", true),
+    },
+  },
+  {
+    type: "CommitteeEpoch", table: "committee_epoch", single: "committeeEpoch", list: "committeeEpochs", key: ["epoch"], defaultOrder: "epoch",
+    fields: { epoch: f("bigint"), members: f("json"), quorum: f("int"), startedAt: f("bigint") },
+  },
+  {
+    type: "Attestation", table: "attestation", single: "attestation", list: "attestations", key: ["id"], defaultOrder: "timestamp",
+    fields: {
+      id: f("id"), escrowId: f("bigint"), chargeId: f("bigint"), sequence: f("bigint"), amount: f("bigint"), resultDigest: f("hex"),
+      submitter: f("hex"), timestamp: f("bigint"),
+    },
+  },
+  {
+    type: "Slash", table: "slash", single: "slash", list: "slashes", key: ["id"], defaultOrder: "timestamp",
+    fields: {
+      id: f("id"), member: f("hex"), reporter: f("hex"), escrowId: f("bigint"), sequence: f("bigint"), reward: f("bigint"),
+      toTreasury: f("bigint"), timestamp: f("bigint"),
+    },
+  },
+  {
+    type: "Proposal", table: "proposal", single: "proposal", list: "proposals", key: ["id"], defaultOrder: "createdAt",
+    fields: {
+      id: f("bigint"), proposer: f("hex"), targets: f("json"), values: f("json"), calldatas: f("json"), description: f("text"),
+      voteStart: f("bigint"), voteEnd: f("bigint"), lifecycle: f("text"), eta: f("bigint", true), timelockOperation: f("hex", true),
+      forWeight: f("bigint"), againstWeight: f("bigint"), abstainWeight: f("bigint"), quorum: f("bigint"), voteCount: f("int"), createdAt: f("bigint"),
+    },
+  },
+  {
+    type: "Vote", table: "vote", single: "vote", list: "votes", key: ["id"], defaultOrder: "timestamp",
+    fields: { id: f("id"), proposalId: f("bigint"), voter: f("hex"), support: f("int"), weight: f("bigint"), reason: f("text"), timestamp: f("bigint") },
+  },
+  {
+    type: "ProposalTransition", table: "proposal_transition", single: "proposalTransition", list: "proposalTransitions", key: ["id"], defaultOrder: "timestamp",
+    fields: { id: f("id"), proposalId: f("bigint"), lifecycle: f("text"), timestamp: f("bigint") },
+  },
+  {
+    type: "Participant", table: "participant", single: "participant", list: "participants", key: ["address"], defaultOrder: "address",
+    fields: { address: f("hex"), registered: f("bool"), registrar: f("hex"), since: f("bigint"), until: f("bigint", true) },
+  },
+  {
+    type: "DailyStat", table: "daily_stat", single: "dailyStat", list: "dailyStats", key: ["day"], defaultOrder: "day",
+    fields: {
+      day: f("int"), volume: f("bigint"), fees: f("bigint"), chargeCount: f("int"), escrowsOpened: f("int"), escrowsClosed: f("int"),
+      activeEscrows: f("int"), newListings: f("int"),
+    },
+  },
+  {
+    type: "ProtocolEvent", table: "protocol_event", single: "protocolEvent", list: "protocolEvents", key: ["id"], defaultOrder: "blockNumber",
+    fields: { id: f("id"), contract: f("text"), name: f("text"), args: f("json"), blockNumber: f("bigint"), timestamp: f("bigint"), txHash: f("hex") },
+  },
+];
+
+export const column = (field: string) => field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+export function entity(type: string): EntitySpec {
+  const spec = ENTITIES.find((e) => e.type === type);
+  if (!spec) throw new Error(`unknown entity ${type}`);
+  return spec;
+}

@@ -1,0 +1,168 @@
+/**
+ * Resolvers. Root fields for every entity come from entities.ts (one row by key, a page of rows); relations go
+ * through the request's DataLoaders; a row's camelCase fields read Ponder's snake_case columns.
+ */
+import { GraphQLScalarType, Kind } from "graphql";
+import { proposalState } from "../indexer/lib/proposal-state";
+import { column, ENTITIES } from "./entities";
+import type { Head } from "./head";
+import { badInput, checkLimit, listQuery, type ListArgs } from "./list";
+import type { Loaders } from "./loaders";
+import type { Database } from "./db";
+
+export interface ApiContext {
+  db: Database;
+  schema: string;
+  loaders: Loaders;
+  head: () => Head | undefined;
+}
+
+type Row = Record<string, unknown>;
+type Resolver = (row: Row, args: Record<string, unknown>, ctx: ApiContext) => unknown;
+
+const BigIntScalar = new GraphQLScalarType({
+  name: "BigInt",
+  description: "An integer of any size, as a decimal string",
+  serialize: (value) => String(value),
+  parseValue: (value) => parseBigInt(value),
+  parseLiteral: (ast) => {
+    if (ast.kind === Kind.STRING || ast.kind === Kind.INT) return parseBigInt(ast.value);
+    throw badInput("BigInt takes a decimal string or an integer");
+  },
+});
+
+function parseBigInt(value: unknown): string {
+  const text = typeof value === "number" && Number.isSafeInteger(value) ? String(value) : value;
+  if (typeof text !== "string" || !/^-?\d{1,78}$/.test(text)) throw badInput(`"${String(value).slice(0, 80)}" is not an integer`);
+  return BigInt(text).toString();
+}
+
+const JSONScalar = new GraphQLScalarType({ name: "JSON", serialize: (value) => value });
+
+const relationLimit = (args: Record<string, unknown>) => checkLimit(args.limit as number | undefined);
+const many = (type: string, field: string, parentColumn: string): Resolver => (row, args, ctx) =>
+  ctx.loaders.many(type, field, row[parentColumn] as string, relationLimit(args));
+const one = (type: string, field: string, parentColumn: string): Resolver => (row, _args, ctx) =>
+  ctx.loaders.one(type, field, row[parentColumn] as string);
+
+function tally(row: Row) {
+  const forWeight = BigInt(row.for_weight as string);
+  const againstWeight = BigInt(row.against_weight as string);
+  const abstainWeight = BigInt(row.abstain_weight as string);
+  const quorum = BigInt(row.quorum as string);
+  return {
+    for_weight: forWeight, against_weight: againstWeight, abstain_weight: abstainWeight, quorum, vote_count: row.vote_count,
+    quorum_reached: forWeight + abstainWeight >= quorum,
+    succeeded: forWeight + abstainWeight >= quorum && forWeight > againstWeight,
+  };
+}
+
+function stateOf(row: Row, head: Head | undefined): string {
+  return proposalState(
+    {
+      lifecycle: row.lifecycle as string, voteStart: BigInt(row.vote_start as string), voteEnd: BigInt(row.vote_end as string),
+      forWeight: BigInt(row.for_weight as string), againstWeight: BigInt(row.against_weight as string),
+      abstainWeight: BigInt(row.abstain_weight as string), quorum: BigInt(row.quorum as string),
+    },
+    head?.timestamp ?? 0n,
+  );
+}
+
+export function createResolvers() {
+  const Query: Record<string, Resolver> = {
+    _meta: (_r, _a, ctx) => {
+      const head = ctx.head();
+      return { block: head ? { number: head.number, timestamp: head.timestamp } : null, ready: head?.ready ?? false };
+    },
+    marketStats: async (_r, _a, ctx) => {
+      const [stats] = await ctx.db.query(
+        `SELECT (SELECT count(*) FROM "${ctx.schema}".listing)::int AS listings,
+                (SELECT count(*) FROM "${ctx.schema}".listing WHERE status = 1)::int AS active_listings,
+                (SELECT count(DISTINCT provider) FROM "${ctx.schema}".listing)::int AS providers,
+                (SELECT count(*) FROM "${ctx.schema}".escrow)::int AS escrows,
+                (SELECT count(*) FROM "${ctx.schema}".escrow WHERE status = 'open')::int AS open_escrows,
+                (SELECT count(DISTINCT renter) FROM "${ctx.schema}".escrow)::int AS renters,
+                (SELECT count(*) FROM "${ctx.schema}".charge)::int AS charges,
+                (SELECT coalesce(sum(volume), 0) FROM "${ctx.schema}".daily_stat)::text AS volume,
+                (SELECT coalesce(sum(fees), 0) FROM "${ctx.schema}".daily_stat)::text AS fees`,
+      );
+      return stats;
+    },
+    topListings: async (_r, args, ctx) => {
+      const limit = checkLimit(args.limit as number);
+      const params: unknown[] = [limit];
+      let where = "";
+      if (args.category !== undefined && args.category !== null) {
+        params.push(args.category);
+        where = `WHERE category = $2`;
+      }
+      return ctx.db.query(`SELECT * FROM "${ctx.schema}".listing ${where} ORDER BY volume DESC, id ASC LIMIT $1`, params);
+    },
+    proposalTally: async (_r, args, ctx) => {
+      const row = await ctx.loaders.one("Proposal", "id", args.id as string);
+      return row ? tally(row) : null;
+    },
+  };
+
+  for (const spec of ENTITIES) {
+    const key = spec.key[0];
+    Query[spec.single] = (_r, args, ctx) => ctx.loaders.one(spec.type, key, args[key] as string);
+    Query[spec.list] = async (_r, args, ctx) => {
+      const q = listQuery(ctx.schema, spec, args as ListArgs, undefined);
+      return q.toPage(await ctx.db.query(q.sql, q.params));
+    };
+  }
+
+  // Every entity field reads its snake_case column; relation and derived fields are added below.
+  const types: Record<string, Record<string, Resolver>> = {};
+  for (const spec of ENTITIES) {
+    types[spec.type] = {};
+    for (const field of Object.keys(spec.fields)) {
+      const col = column(field);
+      if (col !== field) types[spec.type][field] = (row) => row[col];
+    }
+  }
+  Object.assign(types.Account, {
+    escrows: many("Escrow", "renter", "address"),
+    listings: many("Listing", "provider", "address"),
+    votesCast: many("Vote", "voter", "address"),
+    participant: one("Participant", "address", "address"),
+    committeeMember: one("CommitteeMember", "address", "address"),
+  });
+  Object.assign(types.Listing, {
+    averageRating: (row: Row) => ((row.rating_count as number) > 0 ? (row.rating_total as number) / (row.rating_count as number) : null),
+    providerAccount: one("Account", "address", "provider"),
+    escrows: many("Escrow", "listingId", "id"),
+    charges: many("Charge", "listingId", "id"),
+    priceHistory: many("ListingPrice", "listingId", "id"),
+    ratings: many("Rating", "listingId", "id"),
+  });
+  Object.assign(types.Escrow, {
+    remaining: (row: Row) => (BigInt(row.deposit as string) - BigInt(row.charged as string)).toString(),
+    listing: one("Listing", "id", "listing_id"),
+    renterAccount: one("Account", "address", "renter"),
+    charges: many("Charge", "escrowId", "id"),
+    payouts: many("Payout", "escrowId", "id"),
+    rating: one("Rating", "escrowId", "id"),
+  });
+  Object.assign(types.Charge, {
+    escrow: one("Escrow", "id", "escrow_id"),
+    dispute: (row: Row, args: Record<string, unknown>, ctx: ApiContext) => (row.attested ? ctx.loaders.one("Dispute", "chargeId", row.charge_id as string) : null),
+  });
+  Object.assign(types.CommitteeMember, { slashes: many("Slash", "member", "address") });
+  Object.assign(types.Proposal, {
+    state: (row: Row, _a: unknown, ctx: ApiContext) => stateOf(row, ctx.head()),
+    tally: (row: Row) => tally(row),
+    votes: many("Vote", "proposalId", "id"),
+    transitions: many("ProposalTransition", "proposalId", "id"),
+  });
+  Object.assign(types.Vote, { proposal: one("Proposal", "id", "proposal_id") });
+  types.ProposalTally = {
+    forWeight: (t) => t.for_weight, againstWeight: (t) => t.against_weight, abstainWeight: (t) => t.abstain_weight,
+    quorumReached: (t) => t.quorum_reached, voteCount: (t) => t.vote_count,
+  };
+  types.MarketStats = { activeListings: (s) => s.active_listings, openEscrows: (s) => s.open_escrows };
+
+  return { BigInt: BigIntScalar, JSON: JSONScalar, Query, ...types };
+}
+

@@ -1,0 +1,33 @@
+/**
+ * The schema: api/schema.graphql (the hand-written types) plus, per entity, what entities.ts determines: its filter
+ * input, ordering enum, page type and the two root fields (one row by key, a page of rows).
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { ENTITIES, type FieldKind } from "./entities";
+import { suffixesFor } from "./list";
+
+const GRAPHQL_TYPE: Record<FieldKind, string> = { id: "String", hex: "String", text: "String", bigint: "BigInt", int: "Int", bool: "Boolean", json: "JSON" };
+
+export function typeDefs(): string {
+  const parts = [fs.readFileSync(path.join(__dirname, "schema.graphql"), "utf8")];
+  for (const e of ENTITIES) {
+    const filters: string[] = [];
+    for (const [name, field] of Object.entries(e.fields)) {
+      for (const suffix of suffixesFor(field)) {
+        const t = GRAPHQL_TYPE[field.kind];
+        filters.push(`  ${name}${suffix}: ${suffix === "_in" ? `[${t}!]` : t}`);
+      }
+    }
+    const orderable = Object.entries(e.fields).filter(([, f]) => !f.nullable && f.kind !== "json").map(([n]) => `  ${n}`);
+    const keyArgs = e.key.map((k) => `${k}: ${GRAPHQL_TYPE[e.fields[k].kind]}!`).join(", ");
+    parts.push(`input ${e.type}Filter {\n${filters.join("\n")}\n}
+enum ${e.type}OrderBy {\n${orderable.join("\n")}\n}
+type ${e.type}Page {\n  items: [${e.type}!]!\n  pageInfo: PageInfo!\n}
+extend type Query {
+  ${e.single}(${keyArgs}): ${e.type}
+  ${e.list}(where: ${e.type}Filter, orderBy: ${e.type}OrderBy, orderDirection: OrderDirection, after: String, before: String, limit: Int): ${e.type}Page!
+}`);
+  }
+  return parts.join("\n\n");
+}
