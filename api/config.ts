@@ -8,6 +8,7 @@
  *   API_TRUST_PROXY       1: the client is the first X-Forwarded-For address (behind a reverse proxy)
  *   API_BODY_LIMIT        request body limit in bytes (default 102400)
  *   API_CACHE_TTL_MS      response cache entry lifetime (default 60000; entries also end when the head advances)
+ *   API_CACHE             0 turns the response cache off (benchmarks compare both)
  *   API_MAX_DEPTH, API_MAX_COST, API_MAX_ALIASES, API_MAX_TOKENS   graphql-armor limits (15, 20000, 30, 2000)
  *   API_GRAPHIQL          1 to serve GraphiQL (default: on unless NODE_ENV=production)
  */
@@ -24,6 +25,7 @@ export interface ApiConfig {
   trustProxy: boolean;
   bodyLimitBytes: number;
   cacheTtlMs: number;
+  cache: boolean;
   headPollMs: number;
   dbPoolSize: number;
   statementTimeoutMs: number;
@@ -56,6 +58,7 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     trustProxy: flag("API_TRUST_PROXY", false, env),
     bodyLimitBytes: intEnv("API_BODY_LIMIT", 100 * 1024, env),
     cacheTtlMs: intEnv("API_CACHE_TTL_MS", 60_000, env),
+    cache: flag("API_CACHE", true, env),
     headPollMs: intEnv("API_HEAD_POLL_MS", 250, env),
     dbPoolSize: intEnv("API_DB_POOL", 10, env),
     statementTimeoutMs: intEnv("API_STATEMENT_TIMEOUT_MS", 5_000, env),

@@ -9,9 +9,12 @@ import type { Head } from "./head";
 import { badInput, checkLimit, listQuery, type ListArgs } from "./list";
 import type { Loaders } from "./loaders";
 import type { Database } from "./db";
+import { hasArg, involves, type EventFeed, type FeedEvent } from "./events";
+import { filter, pipe } from "graphql-yoga";
 
 export interface ApiContext {
   db: Database;
+  feed: EventFeed;
   schema: string;
   loaders: Loaders;
   head: () => Head | undefined;
@@ -163,6 +166,30 @@ export function createResolvers() {
   };
   types.MarketStats = { activeListings: (s) => s.active_listings, openEscrows: (s) => s.open_escrows };
 
-  return { BigInt: BigIntScalar, JSON: JSONScalar, Query, ...types };
+  const Subscription = {
+    newBlock: {
+      subscribe: (_r: unknown, _a: unknown, ctx: ApiContext) => ctx.feed.pubsub.subscribe("block"),
+      resolve: (block: unknown) => block,
+    },
+    accountEvents: {
+      subscribe: (_r: unknown, args: { address: string }, ctx: ApiContext) => {
+        if (!/^0x[0-9a-fA-F]{40}$/.test(args.address)) throw badInput(`"${args.address.slice(0, 80)}" is not an address`);
+        return pipe(ctx.feed.pubsub.subscribe("event"), filter((e: FeedEvent) => involves(e, args.address)));
+      },
+      resolve: (event: FeedEvent) => event,
+    },
+    listingEvents: {
+      subscribe: (_r: unknown, args: { id: string }, ctx: ApiContext) =>
+        pipe(ctx.feed.pubsub.subscribe("event"), filter((e: FeedEvent) => hasArg(e, "listingId", args.id))),
+      resolve: (event: FeedEvent) => event,
+    },
+    proposalEvents: {
+      subscribe: (_r: unknown, args: { id: string }, ctx: ApiContext) =>
+        pipe(ctx.feed.pubsub.subscribe("event"), filter((e: FeedEvent) => hasArg(e, "proposalId", args.id))),
+      resolve: (event: FeedEvent) => event,
+    },
+  };
+
+  return { BigInt: BigIntScalar, JSON: JSONScalar, Query, Subscription, ...types };
 }
 

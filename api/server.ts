@@ -22,6 +22,7 @@ import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from "rate-limite
 import { memoryStore, redisStore, resilient } from "./cache";
 import type { ApiConfig } from "./config";
 import { createDatabase, type Database } from "./db";
+import { EventFeed } from "./events";
 import { HeadTracker } from "./head";
 import { Loaders } from "./loaders";
 import { ApiMetrics } from "./metrics";
@@ -45,6 +46,7 @@ export function createApi(config: ApiConfig, log: Logger): Api {
   const db = createDatabase(config.databaseUrl, { max: config.dbPoolSize, statementTimeoutMs: config.statementTimeoutMs });
   const head = new HeadTracker(db, config.viewsSchema, config.headPollMs);
   const metrics = new ApiMetrics();
+  const feed = new EventFeed(db, config.viewsSchema, head, log);
   const redis = config.redisUrl
     ? new Redis(config.redisUrl, {
         // Fail fast while Redis is away (the cache and the rate limiter fall back) instead of queueing commands.
@@ -122,7 +124,7 @@ export function createApi(config: ApiConfig, log: Logger): Api {
         return maskError(error, message, isDev);
       },
     },
-    context: () => ({ db, schema: config.viewsSchema, loaders: new Loaders(db, config.viewsSchema), head: () => head.head() }),
+    context: () => ({ db, feed, schema: config.viewsSchema, loaders: new Loaders(db, config.viewsSchema), head: () => head.head() }),
     plugins: [
       rateLimit,
       metrics.plugin(),
@@ -142,7 +144,7 @@ export function createApi(config: ApiConfig, log: Logger): Api {
         // Keyed by the indexed head's version: a new block (or a reorg) makes every older answer unreachable.
         buildResponseCacheKey: ({ documentString, variableValues, operationName }) =>
           crypto.createHash("sha256").update(`${head.head()?.version ?? 0}|${operationName ?? ""}|${documentString}|${JSON.stringify(variableValues ?? {})}`).digest("hex"),
-        enabled: () => head.head() !== undefined,
+        enabled: () => config.cache && head.head() !== undefined,
         invalidateViaMutation: false,
         includeExtensionMetadata: false,
       }),
@@ -196,6 +198,7 @@ export function createApi(config: ApiConfig, log: Logger): Api {
     async start() {
       await redis?.connect().catch((error: Error) => log.warn({ err: error.message }, "Redis unreachable at start: cache and rate limit run in memory until it returns"));
       await head.start();
+      feed.start();
     },
     async listen(port, host) {
       await this.start();
@@ -207,8 +210,11 @@ export function createApi(config: ApiConfig, log: Logger): Api {
     },
     async close() {
       head.stop();
-      await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+      feed.stop();
+      // Subscriptions hold their connections open: close them, or server.close() would wait for them forever.
+      const closed = new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
       server?.closeAllConnections();
+      await closed;
       redis?.disconnect();
       await db.close();
     },

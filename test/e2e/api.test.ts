@@ -71,6 +71,49 @@ async function advanceHead(target: Api) {
   await waitFor("the API to see the new head", async () => ((await target.head.refresh())!.number >= block ? true : undefined), 30_000, 50);
 }
 
+/** A GraphQL-over-SSE subscription: next() resolves with the next event's data (or fails after 20 s). */
+function subscribe(url: string, query: string, variables: Record<string, unknown> = {}) {
+  const abort = new AbortController();
+  const queue: any[] = [];
+  const waiting: ((value: any) => void)[] = [];
+  const done = (async () => {
+    const res = await fetch(url, { method: "POST", signal: abort.signal, headers: { "content-type": "application/json", accept: "text/event-stream" }, body: JSON.stringify({ query, variables }) });
+    assert.equal(res.status, 200);
+    const decoder = new TextDecoder();
+    let buffer = "";
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      buffer += decoder.decode(chunk, { stream: true });
+      let split;
+      while ((split = buffer.indexOf("\n\n")) >= 0) {
+        const message = buffer.slice(0, split);
+        buffer = buffer.slice(split + 2);
+        const dataLine = message.split("\n").find((l) => l.startsWith("data:"));
+        if (!message.startsWith("event: next") || !dataLine) continue;
+        const payload = JSON.parse(dataLine.slice(5)).data;
+        const waiter = waiting.shift();
+        if (waiter) waiter(payload);
+        else queue.push(payload);
+      }
+    }
+  })().catch(() => undefined);
+  return {
+    next: () =>
+      queue.length
+        ? Promise.resolve(queue.shift())
+        : new Promise<any>((resolve, reject) => {
+            const timer = setTimeout(() => reject(new Error(`no event within 20 s for ${query}`)), 20_000);
+            waiting.push((v) => {
+              clearTimeout(timer);
+              resolve(v);
+            });
+          }),
+    close: () => {
+      abort.abort();
+      return done;
+    },
+  };
+}
+
 describe("GraphQL API end to end", { timeout: 600_000 }, () => {
   before(async () => {
     env = await startIndexedChain({ chainPort: CHAIN_PORT, pgPort: PG_PORT });
@@ -208,6 +251,23 @@ describe("GraphQL API end to end", { timeout: 600_000 }, () => {
     const metrics = await (await fetch(`${url}/metrics`)).text();
     assert.match(metrics, /prsm_api_request_duration_seconds_bucket/);
     assert.match(metrics, /prsm_api_cache_total\{store="memory",result="(hit|miss)"\}/);
+  });
+
+  test("subscriptions over SSE: new blocks and an account's events arrive as they are indexed", async () => {
+    const url = `http://127.0.0.1:${API_PORT}/graphql`; // listening since the HTTP test
+    const watched = account(3).address;
+    const blocks = subscribe(url, `subscription { newBlock { number } }`);
+    const events = subscribe(url, `subscription($a: String!) { accountEvents(address: $a) { name contract args txHash } }`, { a: watched });
+    const bad = await fetch(url, { method: "POST", headers: { "content-type": "application/json", accept: "text/event-stream" }, body: JSON.stringify({ query: `subscription { accountEvents(address: "nope") { name } }` }) });
+    assert.match(await bad.text(), /is not an address/);
+    await new Promise((r) => setTimeout(r, 300)); // both streams are open before the block
+    await advanceHead(api);
+    const [block, event] = await Promise.all([blocks.next(), events.next()]);
+    assert.equal(BigInt(block.newBlock.number), await chain.publicClient.getBlockNumber({ cacheTime: 0 }));
+    assert.equal(event.accountEvents.name, "Transfer");
+    assert.equal(event.accountEvents.args.to.toLowerCase(), watched.toLowerCase());
+    blocks.close();
+    events.close();
   });
 
   test("the response cache answers repeats and never serves an answer from before the head advanced", async () => {
