@@ -1,93 +1,178 @@
 #!/usr/bin/env node
-// `npm start`: the local PRSM stack. Today: a Hardhat node on 127.0.0.1:8545 with the protocol deployed by the
-// same scripts that deploy to Polygon. Ctrl-C (or SIGTERM) stops every child process by PID.
+// `npm start`: the local PRSM stack, each part started in order and waited for by its health check (never a sleep):
+//   1. a Hardhat node (127.0.0.1:8545) with the protocol deployed and seeded by the same scripts that deploy to Polygon
+//   2. the embedded Postgres (.data/postgres), reset for the fresh chain
+//   3. the indexer (Ponder) into it, until its backfill is done
+//   4. four consensus nodes (the local committee's accounts 14-17)
+//   5. the GraphQL API (with GraphiQL)
+// then one table of URLs, accounts and commands. Ctrl-C or SIGTERM stops every child by PID and Postgres; a child
+// that dies stops the rest. Ports: RPC_PORT 8545, PG_PORT 54320, PONDER_PORT 42069, API_PORT 4000, 8701-8704.
 import { spawn, spawnSync } from "node:child_process";
-import path from "node:path";
 import fs from "node:fs";
+import path from "node:path";
 import { fileURLToPath } from "node:url";
+import pg from "pg";
+import { mnemonicToAccount } from "viem/accounts";
+import { startEmbeddedPostgres } from "./lib/postgres.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const hardhat = path.join(root, "node_modules", ".bin", "hardhat");
-const RPC_PORT = Number(process.env.RPC_PORT ?? 8545);
-const RPC_URL = `http://127.0.0.1:${RPC_PORT}`;
+const bin = (tool) => path.join(root, "node_modules", ".bin", tool);
+const port = (name, fallback) => Number(process.env[name] ?? fallback);
+const RPC_URL = `http://127.0.0.1:${port("RPC_PORT", 8545)}`;
+const PG_PORT = port("PG_PORT", 54320);
+const PONDER_PORT = port("PONDER_PORT", 42069);
+const API_PORT = port("API_PORT", 4000);
+const NODE_PORTS = [8701, 8702, 8703, 8704];
+const NODE_ACCOUNTS = [14, 15, 16, 17];
+const MNEMONIC = "test test test test test test test test test test test junk"; // Hardhat's public dev accounts
+const LOG_DIR = path.join(root, ".data", "logs");
+const VIEWS = "prsm";
+const SCHEMA = "prsm_localhost";
+
 const children = new Set();
+let database;
+let stopping = false;
+const t0 = Date.now();
 
-function log(message) {
-  process.stdout.write(`[prsm] ${message}\n`);
+const log = (message) => process.stdout.write(`[prsm ${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${message}\n`);
+const keyOf = (index) => `0x${Buffer.from(mnemonicToAccount(MNEMONIC, { addressIndex: index }).getHdKey().privateKey).toString("hex")}`;
+const addressOf = (index) => mnemonicToAccount(MNEMONIC, { addressIndex: index }).address;
+
+function start(name, cmd, args, env = {}) {
+  const out = fs.openSync(path.join(LOG_DIR, `${name}.log`), "w");
+  const child = spawn(cmd, args, { cwd: root, env: { ...process.env, ...env }, stdio: ["ignore", out, out] });
+  children.add(child);
+  child.on("exit", (code, signal) => {
+    children.delete(child);
+    if (!stopping) {
+      log(`${name} exited (${code ?? signal}); see .data/logs/${name}.log. Stopping everything.`);
+      void stopAll(1);
+    }
+  });
+  return child;
 }
 
-function stopAll(code) {
-  for (const child of children) if (child.exitCode === null) child.kill("SIGTERM");
-  setTimeout(() => {
-    for (const child of children) if (child.exitCode === null) child.kill("SIGKILL");
-    process.exit(code);
-  }, 3000).unref();
-  if ([...children].every((c) => c.exitCode !== null)) process.exit(code);
+async function stopAll(code) {
+  if (stopping) return;
+  stopping = true;
+  const running = [...children];
+  for (const child of running) child.kill("SIGTERM");
+  const deadline = Date.now() + 5_000;
+  while (running.some((c) => c.exitCode === null && c.signalCode === null) && Date.now() < deadline) await sleep(100);
+  for (const child of running) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  if (database) await database.stop().catch(() => {});
+  process.exit(code);
 }
 
-async function rpcReady(url, timeoutMs) {
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `probe` until it returns true; fails with `what` after `timeoutMs`. */
+async function until(what, probe, timeoutMs) {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    try {
-      const res = await fetch(url, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_chainId", params: [] }),
-      });
-      if (res.ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 250));
+    if (stopping) throw new Error("stopped");
+    if (await probe().catch(() => false)) return;
+    await sleep(100);
   }
-  throw new Error(`The local chain did not answer on ${url} within ${timeoutMs / 1000}s`);
+  throw new Error(`${what} was not ready within ${timeoutMs / 1000} s`);
 }
 
+const httpOk = (url) => () => fetch(url).then((r) => r.ok);
+
 async function main() {
-  const t0 = Date.now();
+  fs.mkdirSync(LOG_DIR, { recursive: true });
   log("compiling contracts (solc-js from the solc npm package, no download)...");
-  const compile = spawnSync(hardhat, ["compile", "--quiet"], { cwd: root, stdio: "inherit" });
+  const compile = spawnSync(bin("hardhat"), ["compile", "--quiet"], { cwd: root, stdio: "inherit" });
   if (compile.status !== 0) throw new Error("compilation failed");
 
   log(`starting the local chain on ${RPC_URL}...`);
-  const chainLog = fs.openSync(path.join(root, ".data-chain.log"), "w");
-  const chain = spawn(hardhat, ["node", "--hostname", "127.0.0.1", "--port", String(RPC_PORT), "--no-deploy"], {
-    cwd: root,
-    stdio: ["ignore", chainLog, chainLog],
-  });
-  children.add(chain);
-  chain.on("exit", (code) => {
-    log(`local chain exited (${code}); stopping`);
-    stopAll(1);
-  });
-  await rpcReady(RPC_URL, 60_000);
+  start("chain", bin("hardhat"), ["node", "--hostname", "127.0.0.1", "--port", String(port("RPC_PORT", 8545)), "--no-deploy"]);
+  await until("the local chain", () =>
+    fetch(RPC_URL, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_chainId", params: [] }) }).then((r) => r.ok), 60_000);
 
-  log("deploying the protocol with the deploy scripts (fresh chain, so --reset)...");
-  const deploy = spawnSync(hardhat, ["deploy", "--network", "localhost", "--reset"], {
+  log("deploying and seeding the protocol (deploy scripts, fresh chain)...");
+  const deploy = spawnSync(bin("hardhat"), ["deploy", "--network", "localhost", "--reset"], {
     cwd: root,
-    stdio: "inherit",
     env: { ...process.env, LOCAL_RPC_URL: RPC_URL },
+    encoding: "utf8",
   });
-  if (deploy.status !== 0) throw new Error("deployment failed");
+  fs.writeFileSync(path.join(LOG_DIR, "deploy.log"), deploy.stdout + deploy.stderr);
+  if (deploy.status !== 0) throw new Error(`deployment failed; see .data/logs/deploy.log\n${deploy.stderr}`);
 
-  const read = (name) => JSON.parse(fs.readFileSync(path.join(root, "deployments", "localhost", `${name}.json`), "utf8"));
+  log(`starting the embedded Postgres on port ${PG_PORT}...`);
+  database = await startEmbeddedPostgres({ dataDir: path.join(root, ".data", "postgres"), port: PG_PORT });
+  // The chain is new: whatever the indexer stored for an earlier one is wrong now.
+  const client = new pg.Client(database.url);
+  await client.connect();
+  for (const schema of [SCHEMA, VIEWS, "ponder_sync"]) await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  await client.end();
+
+  log("starting the indexer (Ponder) and waiting for its backfill...");
+  start("indexer", bin("ponder"), ["--root", "indexer", "--log-format", "json", "start", "--schema", SCHEMA, "--views-schema", VIEWS, "--port", String(PONDER_PORT), "--hostname", "127.0.0.1"], {
+    NETWORK: "localhost", LOCAL_RPC_URL: RPC_URL, DATABASE_URL: database.url, PONDER_TELEMETRY_DISABLED: "true",
+  });
+
+  log("starting four consensus nodes...");
+  fs.rmSync(path.join(root, ".data", "consensus"), { recursive: true, force: true }); // journals of an earlier chain
+  NODE_ACCOUNTS.forEach((account, i) => {
+    start(`consensus-${i + 1}`, process.execPath, ["--import", "tsx", path.join("workers", "consensus", "main.ts")], {
+      CONSENSUS_NODE_KEY: keyOf(account),
+      RPC_URL,
+      NETWORK: "localhost",
+      CONSENSUS_PORT: String(NODE_PORTS[i]),
+      CONSENSUS_PEERS: NODE_PORTS.filter((_, j) => j !== i).map((p) => `http://127.0.0.1:${p}`).join(","),
+      STATE_DIR: path.join(root, ".data", "consensus", String(i + 1)),
+    });
+  });
+
+  await until("the indexer", httpOk(`http://127.0.0.1:${PONDER_PORT}/ready`), 120_000);
+  log("indexer caught up; starting the GraphQL API...");
+  start("api", process.execPath, ["--import", "tsx", path.join("api", "main.ts")], {
+    DATABASE_URL: database.url, API_VIEWS_SCHEMA: VIEWS, API_PORT: String(API_PORT), REDIS_URL: process.env.REDIS_URL ?? "",
+  });
+  await Promise.all([
+    until("the GraphQL API", httpOk(`http://127.0.0.1:${API_PORT}/ready`), 60_000),
+    ...NODE_PORTS.map((p, i) => until(`consensus node ${i + 1}`, httpOk(`http://127.0.0.1:${p}/health`), 60_000)),
+  ]);
+
+  const read = (name) => JSON.parse(fs.readFileSync(path.join(root, "deployments", "localhost", `${name}.json`), "utf8")).address;
   const rows = [
+    ["GraphQL API (GraphiQL in a browser)", `http://127.0.0.1:${API_PORT}/graphql`],
+    ["API health / readiness / metrics", `http://127.0.0.1:${API_PORT}/health  /ready  /metrics`],
     ["JSON-RPC (chain 31337)", RPC_URL],
-    ["FTNSToken (proxy)", read("FTNSToken").address],
-    ["ProtocolTimelock (treasury)", read("ProtocolTimelock").address],
+    ["Indexer (Ponder: /status, /metrics)", `http://127.0.0.1:${PONDER_PORT}`],
+    ["Consensus nodes", NODE_PORTS.map((p) => `http://127.0.0.1:${p}`).join("  ")],
+    ["Postgres (indexer views: schema prsm)", database.url],
+    ["FTNSToken", read("FTNSToken")],
+    ["ModelMarketplace", read("ModelMarketplace")],
+    ["FTNSGovernor", read("FTNSGovernor")],
+    ["ProtocolTimelock (treasury)", read("ProtocolTimelock")],
+    ["FederationCommittee", read("FederationCommittee")],
   ];
-  const width = Math.max(...rows.map(([k]) => k.length));
-  log(`ready in ${((Date.now() - t0) / 1000).toFixed(1)}s\n`);
+  const accounts = [
+    ["renter (account 1, 100,000 FTNS)", 1],
+    ["voter (account 2, 100,000 FTNS)", 2],
+    ["demo provider (account 18, lists the 8 models)", 18],
+  ];
+  const width = Math.max(...rows.map(([k]) => k.length), ...accounts.map(([k]) => k.length));
+  log(`ready: cold start took ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
   for (const [k, v] of rows) process.stdout.write(`  ${k.padEnd(width)}  ${v}\n`);
-  process.stdout.write(
-    "\n  Funded local accounts and their private keys (LOCAL ONLY, publicly known): see .data-chain.log\n" +
-      "  Try: npx hardhat console --network localhost\n\n  Ctrl-C stops everything.\n",
-  );
+  process.stdout.write("\n  Local development accounts (publicly known keys: never use them on a real network)\n");
+  for (const [k, i] of accounts) process.stdout.write(`  ${k.padEnd(width)}  ${addressOf(i)}  ${keyOf(i)}\n`);
+  process.stdout.write(`
+  Try:
+    curl -s http://127.0.0.1:${API_PORT}/graphql -H 'content-type: application/json' \\
+      -d '{"query":"{ listings { items { id pricePerUnit metadataUri } } }"}'
+    npx hardhat market:open --network localhost --listing 1 --deposit 50 --from 1
+    npx hardhat gov:propose --network localhost --actions proposal.json --description "..." --from 1
+
+  Logs: .data/logs/.  Ctrl-C stops everything.
+`);
 }
 
-process.on("SIGINT", () => stopAll(0));
-process.on("SIGTERM", () => stopAll(0));
+process.on("SIGINT", () => void stopAll(0));
+process.on("SIGTERM", () => void stopAll(0));
 main().catch((error) => {
-  console.error(`[prsm] ${error.message}`);
-  stopAll(1);
+  if (!stopping) console.error(`[prsm] ${error.message}`);
+  void stopAll(1);
 });
