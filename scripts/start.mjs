@@ -6,7 +6,9 @@
 //   4. four consensus nodes (the local committee's accounts 14-17)
 //   5. the GraphQL API (with GraphiQL)
 // then one table of URLs, accounts and commands. Ctrl-C or SIGTERM stops every child by PID and Postgres; a child
-// that dies stops the rest. Ports: RPC_PORT 8545, PG_PORT 54320, PONDER_PORT 42069, API_PORT 4000, 8701-8704.
+// that dies stops the rest. Ports: RPC_PORT 8545, PG_PORT 54320, PONDER_PORT 42069, API_PORT 4000, CONSENSUS_PORT
+// 8701 (and the next three). PRSM_DATA_DIR (default .data) holds Postgres, journals and logs; PRSM_NETWORK (default
+// localhost; the end-to-end test uses e2e) picks the hardhat network and deployments/ folder.
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
@@ -18,16 +20,24 @@ import { startEmbeddedPostgres } from "./lib/postgres.mjs";
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const bin = (tool) => path.join(root, "node_modules", ".bin", tool);
 const port = (name, fallback) => Number(process.env[name] ?? fallback);
+const NETWORK = process.env.PRSM_NETWORK ?? "localhost";
+if (!["localhost", "e2e"].includes(NETWORK)) {
+  console.error(`[prsm] PRSM_NETWORK must be localhost or e2e (npm start runs a local chain), got "${NETWORK}"`);
+  process.exit(2);
+}
 const RPC_URL = `http://127.0.0.1:${port("RPC_PORT", 8545)}`;
+// The hardhat network config and the indexer read the local RPC URL from these.
+const RPC_ENV = { LOCAL_RPC_URL: RPC_URL, E2E_RPC_URL: RPC_URL };
+const DATA_DIR = path.resolve(root, process.env.PRSM_DATA_DIR ?? ".data");
 const PG_PORT = port("PG_PORT", 54320);
 const PONDER_PORT = port("PONDER_PORT", 42069);
 const API_PORT = port("API_PORT", 4000);
-const NODE_PORTS = [8701, 8702, 8703, 8704];
+const NODE_PORTS = [0, 1, 2, 3].map((i) => port("CONSENSUS_PORT", 8701) + i);
 const NODE_ACCOUNTS = [14, 15, 16, 17];
 const MNEMONIC = "test test test test test test test test test test test junk"; // Hardhat's public dev accounts
-const LOG_DIR = path.join(root, ".data", "logs");
+const LOG_DIR = path.join(DATA_DIR, "logs");
 const VIEWS = "prsm";
-const SCHEMA = "prsm_localhost";
+const SCHEMA = `prsm_${NETWORK}`;
 
 const children = new Set();
 let database;
@@ -45,7 +55,7 @@ function start(name, cmd, args, env = {}) {
   child.on("exit", (code, signal) => {
     children.delete(child);
     if (!stopping) {
-      log(`${name} exited (${code ?? signal}); see .data/logs/${name}.log. Stopping everything.`);
+      log(`${name} exited (${code ?? signal}); see ${path.relative(root, LOG_DIR)}/${name}.log. Stopping everything.`);
       void stopAll(1);
     }
   });
@@ -91,16 +101,16 @@ async function main() {
     fetch(RPC_URL, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_chainId", params: [] }) }).then((r) => r.ok), 60_000);
 
   log("deploying and seeding the protocol (deploy scripts, fresh chain)...");
-  const deploy = spawnSync(bin("hardhat"), ["deploy", "--network", "localhost", "--reset"], {
+  const deploy = spawnSync(bin("hardhat"), ["deploy", "--network", NETWORK, "--reset"], {
     cwd: root,
-    env: { ...process.env, LOCAL_RPC_URL: RPC_URL },
+    env: { ...process.env, ...RPC_ENV },
     encoding: "utf8",
   });
   fs.writeFileSync(path.join(LOG_DIR, "deploy.log"), deploy.stdout + deploy.stderr);
-  if (deploy.status !== 0) throw new Error(`deployment failed; see .data/logs/deploy.log\n${deploy.stderr}`);
+  if (deploy.status !== 0) throw new Error(`deployment failed; see ${path.relative(root, LOG_DIR)}/deploy.log\n${deploy.stderr}`);
 
   log(`starting the embedded Postgres on port ${PG_PORT}...`);
-  database = await startEmbeddedPostgres({ dataDir: path.join(root, ".data", "postgres"), port: PG_PORT });
+  database = await startEmbeddedPostgres({ dataDir: path.join(DATA_DIR, "postgres"), port: PG_PORT });
   // The chain is new: whatever the indexer stored for an earlier one is wrong now.
   const client = new pg.Client(database.url);
   await client.connect();
@@ -109,19 +119,19 @@ async function main() {
 
   log("starting the indexer (Ponder) and waiting for its backfill...");
   start("indexer", bin("ponder"), ["--root", "indexer", "--log-format", "json", "start", "--schema", SCHEMA, "--views-schema", VIEWS, "--port", String(PONDER_PORT), "--hostname", "127.0.0.1"], {
-    NETWORK: "localhost", LOCAL_RPC_URL: RPC_URL, DATABASE_URL: database.url, PONDER_TELEMETRY_DISABLED: "true",
+    NETWORK, ...RPC_ENV, DATABASE_URL: database.url, PONDER_TELEMETRY_DISABLED: "true",
   });
 
   log("starting four consensus nodes...");
-  fs.rmSync(path.join(root, ".data", "consensus"), { recursive: true, force: true }); // journals of an earlier chain
+  fs.rmSync(path.join(DATA_DIR, "consensus"), { recursive: true, force: true }); // journals of an earlier chain
   NODE_ACCOUNTS.forEach((account, i) => {
     start(`consensus-${i + 1}`, process.execPath, ["--import", "tsx", path.join("workers", "consensus", "main.ts")], {
       CONSENSUS_NODE_KEY: keyOf(account),
       RPC_URL,
-      NETWORK: "localhost",
+      NETWORK,
       CONSENSUS_PORT: String(NODE_PORTS[i]),
       CONSENSUS_PEERS: NODE_PORTS.filter((_, j) => j !== i).map((p) => `http://127.0.0.1:${p}`).join(","),
-      STATE_DIR: path.join(root, ".data", "consensus", String(i + 1)),
+      STATE_DIR: path.join(DATA_DIR, "consensus", String(i + 1)),
     });
   });
 
@@ -135,7 +145,7 @@ async function main() {
     ...NODE_PORTS.map((p, i) => until(`consensus node ${i + 1}`, httpOk(`http://127.0.0.1:${p}/health`), 60_000)),
   ]);
 
-  const read = (name) => JSON.parse(fs.readFileSync(path.join(root, "deployments", "localhost", `${name}.json`), "utf8")).address;
+  const read = (name) => JSON.parse(fs.readFileSync(path.join(root, "deployments", NETWORK, `${name}.json`), "utf8")).address;
   const rows = [
     ["GraphQL API (GraphiQL in a browser)", `http://127.0.0.1:${API_PORT}/graphql`],
     ["API health / readiness / metrics", `http://127.0.0.1:${API_PORT}/health  /ready  /metrics`],
@@ -163,10 +173,10 @@ async function main() {
   Try:
     curl -s http://127.0.0.1:${API_PORT}/graphql -H 'content-type: application/json' \\
       -d '{"query":"{ listings { items { id pricePerUnit metadataUri } } }"}'
-    npx hardhat market:open --network localhost --listing 1 --deposit 50 --from 1
-    npx hardhat gov:propose --network localhost --actions proposal.json --description "..." --from 1
+    npx hardhat market:open --network ${NETWORK} --listing 1 --deposit 50 --from 1
+    npx hardhat gov:propose --network ${NETWORK} --actions proposal.json --description "..." --from 1
 
-  Logs: .data/logs/.  Ctrl-C stops everything.
+  Logs: ${path.relative(root, LOG_DIR)}/.  Ctrl-C stops everything.
 `);
 }
 
