@@ -8,12 +8,13 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import type http from "node:http";
+import net from "node:net";
 import pino from "pino";
 import type { Address } from "viem";
 import { loadApiConfig, type ApiConfig } from "../../api/config";
 import { createApi, type Api } from "../../api/server";
 import { PROPOSAL_STATES } from "../../indexer/lib/proposal-state";
-import { account, deployment, send, waitFor, walletFor, type Chain } from "./harness";
+import { account, deployment, readContract, send, waitFor, walletFor, type Chain } from "./harness";
 import { startIndexedChain, type IndexedChain } from "./indexed";
 import { runScenario, type ScenarioResult } from "./scenario";
 
@@ -57,10 +58,16 @@ async function errorCode(query: string, variables: Record<string, unknown> = {})
   return { code: body.errors![0].extensions?.code, message: body.errors![0].message };
 }
 
-const read = <T>(name: string, functionName: string, args: unknown[] = []) => {
-  const c = deployment(name);
-  return chain.publicClient.readContract({ ...c, abi: c.abi as never, functionName, args }) as Promise<T>;
-};
+const read = <T>(name: string, functionName: string, args: unknown[] = []) => readContract<T>(chain, deployment(name), functionName, args);
+
+/** Whether something accepts connections on 127.0.0.1:`port` (undefined while not, for waitFor). */
+function portOpen(port: number): Promise<true | undefined> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ port, host: "127.0.0.1" });
+    socket.once("connect", () => (socket.destroy(), resolve(true)));
+    socket.once("error", () => resolve(undefined));
+  });
+}
 
 /** Mines one transfer and waits until the API's head tracker has seen the block. */
 async function advanceHead(target: Api) {
@@ -308,13 +315,7 @@ describe("GraphQL API end to end", { timeout: 600_000 }, () => {
       return;
     }
     const redis = env.processes.spawn("redis", redisBin, ["--port", String(REDIS_PORT), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {}, `${chain.logDir}/redis.log`);
-    await waitFor("redis", async () => {
-      try {
-        return execFileSync("sh", ["-c", `exec 3<>/dev/tcp/127.0.0.1/${REDIS_PORT} 2>/dev/null && echo up || true`], { shell: "/bin/bash" }).toString().includes("up") || undefined;
-      } catch {
-        return undefined;
-      }
-    }, 10_000, 50);
+    await waitFor("redis", () => portOpen(REDIS_PORT), 10_000, 50);
     const redisConfig = config({ trustProxy: true, rateLimit: { points: 4, windowSeconds: 60 } }, { REDIS_URL: `redis://127.0.0.1:${REDIS_PORT}` });
     const [a, b] = [createApi(redisConfig, log), createApi(redisConfig, log)];
     extraApis.push(a, b);

@@ -97,6 +97,11 @@ export function walletFor(chain: Chain, index: number) {
   return createWalletClient({ chain: hardhat, transport: http(chain.rpcUrl), account: account(index) });
 }
 
+/** A view call on a deployed contract (its ABI is loaded untyped, hence the casts, kept in this one place). */
+export function readContract<T>(chain: Chain, c: { address: Address; abi: readonly unknown[] }, functionName: string, args: readonly unknown[] = []): Promise<T> {
+  return chain.publicClient.readContract({ ...c, abi: c.abi as never, functionName, args: args as never }) as Promise<T>;
+}
+
 export async function send(chain: Chain, hash: Hex): Promise<void> {
   const receipt = await chain.publicClient.waitForTransactionReceipt({ hash });
   if (receipt.status !== "success") throw new Error(`transaction ${hash} reverted`);

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import type pg from "pg";
 import { createTestClient, http, type Address } from "viem";
 import { hardhat } from "viem/chains";
-import { account, deployment, waitFor, type Chain, type Processes } from "./harness";
+import { account, deployment, readContract, waitFor, type Chain, type Processes } from "./harness";
 import { startIndexedChain, type IndexedChain } from "./indexed";
 import { PROPOSAL_STATES, proposalState } from "../../indexer/lib/proposal-state";
 import { mineTransfers } from "./load";
@@ -43,7 +43,7 @@ async function tableDigests(views: string): Promise<Record<string, string>> {
 const token = () => deployment("FTNSToken");
 const market = () => deployment("ModelMarketplace");
 const read = <T>(c: { address: Address; abi: readonly unknown[] }, functionName: string, args: unknown[] = []) =>
-  chain.publicClient.readContract({ ...c, abi: c.abi as never, functionName, args }) as Promise<T>;
+  readContract<T>(chain, c, functionName, args);
 
 const CONTRACTS = () => ["FTNSToken", "ModelMarketplace", "FederationCommittee", "FTNSGovernor", "ProtocolTimelock"].map(deployment);
 

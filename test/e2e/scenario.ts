@@ -8,7 +8,7 @@
 import { createTestClient, encodeFunctionData, http, keccak256, toBytes, type Address, type Hex } from "viem";
 import { hardhat } from "viem/chains";
 import { encodeAttestation, signAttestation } from "../../workers/consensus/report";
-import { account, deployment, send, walletFor, type Chain } from "./harness";
+import { account, deployment, readContract, send, walletFor, type Chain } from "./harness";
 import { committeeDomain, PROVIDER } from "./usage";
 
 const E18 = 10n ** 18n;
@@ -34,8 +34,7 @@ export async function runScenario(chain: Chain): Promise<ScenarioResult> {
   const tester = createTestClient({ chain: hardhat, mode: "hardhat", transport: http(chain.rpcUrl) });
   const call = async (from: number, c: Contract, functionName: string, args: unknown[] = []) =>
     send(chain, await walletFor(chain, from).writeContract({ ...c, abi: c.abi as never, functionName, args: args as never }));
-  const read = <T>(c: Contract, functionName: string, args: unknown[] = []) =>
-    chain.publicClient.readContract({ ...c, abi: c.abi as never, functionName, args: args as never }) as Promise<T>;
+  const read = <T>(c: Contract, functionName: string, args: unknown[] = []) => readContract<T>(chain, c, functionName, args);
   const now = async () => (await chain.publicClient.getBlock({ blockTag: "latest" })).timestamp;
   const warp = async (seconds: number) => {
     await tester.increaseTime({ seconds });
