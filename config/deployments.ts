@@ -17,5 +17,6 @@ export const Tags = {
   LocalFunding: "LocalFunding",
   LocalCommittee: "LocalCommittee",
   LaunchListings: "LaunchListings",
+  DemoListing: "DemoListing",
   Handover: "Handover",
 } as const;

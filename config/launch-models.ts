@@ -55,3 +55,16 @@ export function listingMetadata(model: LaunchModel): { uri: string; contentHash:
     contentHash: ethers.keccak256(ethers.toUtf8Bytes(json)),
   };
 }
+
+/**
+ * The local demo provider's own model (workers/provider-gateway/demo-model.ts: wink-nlp text analysis, served by
+ * `npm start`). Listed on local chains only, next to the eight launch listings, and named for what it is.
+ */
+export const DEMO_MODEL: LaunchModel = {
+  name: "PRSM Demo NLP (wink-nlp)",
+  vendor: "PRSM demo provider",
+  category: "language",
+  unit: "Token",
+  usdMicrosPer1000Units: 10_000n,
+  description: "offline text analysis: sentiment, entities, keywords, extractive summary; hashed bag-of-lemmas embeddings ($0.01 / 1K tokens)",
+};

@@ -31,8 +31,8 @@ let domain: TypedDataDomain;
 const committee = () => deployment("FederationCommittee");
 const escrowState = (escrowId: bigint) => usage.escrowState(chain, escrowId);
 const openEscrow = (deposit?: bigint) => usage.openEscrow(chain, deposit);
-const providerReport = (escrowId: bigint, units: bigint, sequence: bigint, signer?: number) =>
-  usage.providerReport(domain, escrowId, units, sequence, signer);
+const providerReport = (escrowId: bigint, units: bigint, sequence: bigint, signer?: number, options?: { authorizedUnits?: bigint; renter?: number }) =>
+  usage.providerReport(domain, escrowId, units, sequence, signer, options);
 const post = usage.postJson;
 
 async function settled(escrowId: bigint, sequence: bigint, timeoutMs = 30_000) {
@@ -101,6 +101,18 @@ describe("consensus nodes end to end", { timeout: 600_000 }, () => {
     assert.equal(forged.json.error.code, "bad-provider-signature");
     const tooMuch = await post(url, "/reports", { report: await providerReport(escrowId, 10n ** 9n, 1n) });
     assert.equal(tooMuch.json.error.code, "over-cap");
+    // A provider reporting more than the renter signed for is refused, however validly the provider signed.
+    const overReported = await post(url, "/reports", { report: await providerReport(escrowId, 11n, 1n, undefined, { authorizedUnits: 10n }) });
+    assert.equal(overReported.status, 422);
+    assert.equal(overReported.json.error.code, "over-authorized");
+    const notTheRenter = await post(url, "/reports", { report: await providerReport(escrowId, 10n, 1n, undefined, { renter: 2 }) });
+    assert.equal(notTheRenter.json.error.code, "bad-authorization");
+    const report = await providerReport(escrowId, 10n, 1n);
+    const swapped = await post(url, "/reports", { report: { ...report, responseDigest: `0x${"ab".repeat(32)}` } });
+    assert.equal(swapped.json.error.code, "digest-mismatch");
+    const noAuthorization = await post(url, "/reports", { report: { ...report, authorization: undefined } });
+    assert.equal(noAuthorization.status, 400);
+    assert.match(noAuthorization.json.error.message, /report.authorization/);
     const big = await post(url, "/reports", JSON.stringify({ pad: "x".repeat(70_000) }));
     assert.equal(big.status, 413);
     const unknown = await fetch(`${url}/nowhere`);

@@ -9,7 +9,7 @@ import type { Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { connectChain, readCommitteeEpoch } from "../../workers/shared/chain";
 import { readJson, sendJson } from "../../workers/shared/http";
-import { parseReport, reportToJson, signAttestation, slotKey } from "../../workers/consensus/report";
+import { parseReport, reportToJson, signAttestation, slotKey } from "../../workers/shared/usage-report";
 
 async function main() {
   const account = privateKeyToAccount(process.env.CONSENSUS_NODE_KEY as Hex);

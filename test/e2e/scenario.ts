@@ -7,7 +7,7 @@
  */
 import { createTestClient, encodeFunctionData, http, keccak256, toBytes, type Address, type Hex } from "viem";
 import { hardhat } from "viem/chains";
-import { encodeAttestation, signAttestation } from "../../workers/consensus/report";
+import { encodeAttestation, signAttestation } from "../../workers/shared/usage-report";
 import { account, deployment, readContract, send, walletFor, type Chain } from "./harness";
 import { committeeDomain, PROVIDER } from "./usage";
 

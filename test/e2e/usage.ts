@@ -3,7 +3,8 @@
  * state, and write a usage report signed by the provider (the input a consensus node receives).
  */
 import type { Address, Hex, TypedDataDomain } from "viem";
-import { reportToJson, signProviderReport } from "../../workers/consensus/report";
+import { requestDigest, responseDigest, signAuthorization, usageResultDigest } from "../../workers/shared/authorization";
+import { reportToJson, signProviderReport } from "../../workers/shared/usage-report";
 import { account, deployment, send, walletFor, type Chain } from "./harness";
 
 export const RENTER = 1;
@@ -41,12 +42,30 @@ export async function openEscrow(chain: Chain, deposit = 10n ** 20n, approve: bi
   return (await chain.publicClient.readContract({ ...market(), abi: market().abi as never, functionName: "escrowCount" })) as bigint;
 }
 
-/** A usage report as JSON, signed by `signer` (the listing's provider unless a test forges it). */
-export async function providerReport(domain: TypedDataDomain, escrowId: bigint, cumulativeUnits: bigint, sequence: bigint, signer = PROVIDER) {
-  const resultDigest = `0x${Buffer.from(`answers ${escrowId}/${sequence}`).toString("hex").padEnd(64, "0")}` as Hex;
+/**
+ * A usage report as JSON, as a provider gateway writes it: the renter's authorization of a request (up to
+ * `authorizedUnits`, default exactly the reported units) and the provider's signature over units and digests.
+ * `signer` is the listing's provider unless a test forges it.
+ */
+export async function providerReport(
+  domain: TypedDataDomain,
+  escrowId: bigint,
+  cumulativeUnits: bigint,
+  sequence: bigint,
+  signer = PROVIDER,
+  options: { authorizedUnits?: bigint; renter?: number } = {},
+) {
+  const authorization = await signAuthorization(account(options.renter ?? RENTER), domain, {
+    escrowId,
+    maxCumulativeUnits: options.authorizedUnits ?? cumulativeUnits,
+    requestDigest: requestDigest("/v1/chat/completions", `question ${escrowId}/${sequence}`),
+    deadline: BigInt(Math.floor(Date.now() / 1000) + 3_600),
+  });
+  const response = responseDigest(`answer ${escrowId}/${sequence}`);
+  const resultDigest = usageResultDigest(domain, authorization, response);
   const base = { escrowId, cumulativeUnits, sequence, resultDigest };
   const providerSignature = await signProviderReport(account(signer), domain, base);
-  return reportToJson({ ...base, providerSignature });
+  return reportToJson({ ...base, providerSignature, authorization, responseDigest: response });
 }
 
 export async function postJson(url: string, pathname: string, body: string | object) {

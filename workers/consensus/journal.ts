@@ -7,7 +7,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import type { Hex } from "viem";
-import type { UsageReportJson } from "./report";
+import type { UsageReportJson } from "../shared/usage-report";
 
 export interface SignedSlot {
   contentId: Hex;

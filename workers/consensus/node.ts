@@ -24,7 +24,7 @@ import {
   toCompact,
   type MemberSignature,
   type UsageReport,
-} from "./report";
+} from "../shared/usage-report";
 import { TransactionSender } from "../shared/sender";
 import { ChainSnapshot, validateReport } from "./validate";
 

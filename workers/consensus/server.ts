@@ -10,7 +10,7 @@ import { BadRequest, WorkerError } from "../shared/errors";
 import { readJson, sendError, sendJson } from "../shared/http";
 import type { Logger } from "../shared/logger";
 import type { ConsensusNode } from "./node";
-import { parseReport, type MemberSignature } from "./report";
+import { parseReport, type MemberSignature } from "../shared/usage-report";
 
 const BODY_LIMIT = 64 * 1024;
 

@@ -4,10 +4,11 @@
  * spend cap at the escrow's fixed price, and the listing's provider signed the report.
  */
 import type { Address } from "viem";
-import type { ChainContext } from "../shared/chain";
+import type { ChainReader } from "../shared/chain";
 import { latestTimestamp, readEscrow, readListing, readSettlementGrace } from "../shared/chain";
 import { ReportRejected } from "../shared/errors";
-import { recoverProvider, type UsageReport } from "./report";
+import { recoverProvider, type UsageReport } from "../shared/usage-report";
+import { recoverRenter, usageResultDigest } from "../shared/authorization";
 
 export interface ValidatedReport {
   report: UsageReport;
@@ -25,7 +26,7 @@ export class ChainSnapshot {
   private grace = 0n;
   private clockOffset = 0n;
 
-  constructor(private readonly ctx: ChainContext) {}
+  constructor(private readonly ctx: ChainReader) {}
 
   async refresh(): Promise<void> {
     const [grace, chainNow] = await Promise.all([readSettlementGrace(this.ctx), latestTimestamp(this.ctx)]);
@@ -51,7 +52,35 @@ export class ChainSnapshot {
   }
 }
 
-export async function validateReport(ctx: ChainContext, snapshot: ChainSnapshot, report: UsageReport): Promise<ValidatedReport> {
+/**
+ * The renter's side: the report must charge for a request the escrow's renter signed, and no more units than that
+ * signature allows. This is what stops a provider from over-reporting: its own signature proves nothing about usage.
+ */
+async function checkAuthorization(ctx: ChainReader, report: UsageReport, renter: Address): Promise<void> {
+  const auth = report.authorization;
+  if (auth.escrowId !== report.escrowId) {
+    throw new ReportRejected("bad-authorization", `the authorization is for escrow ${auth.escrowId}, not ${report.escrowId}`);
+  }
+  let signer: Address;
+  try {
+    signer = await recoverRenter(ctx.domain, auth);
+  } catch {
+    throw new ReportRejected("bad-authorization", "the renter's authorization signature does not parse");
+  }
+  if (signer.toLowerCase() !== renter.toLowerCase()) {
+    throw new ReportRejected("bad-authorization", "the authorization is not signed by the escrow's renter", { renter, signer });
+  }
+  if (report.cumulativeUnits > auth.maxCumulativeUnits) {
+    throw new ReportRejected("over-authorized", `cumulative units ${report.cumulativeUnits} exceed the ${auth.maxCumulativeUnits} the renter authorized`, {
+      authorized: auth.maxCumulativeUnits.toString(),
+    });
+  }
+  if (usageResultDigest(ctx.domain, auth, report.responseDigest) !== report.resultDigest) {
+    throw new ReportRejected("digest-mismatch", "resultDigest does not commit to this authorization and response");
+  }
+}
+
+export async function validateReport(ctx: ChainReader, snapshot: ChainSnapshot, report: UsageReport): Promise<ValidatedReport> {
   const escrow = await readEscrow(ctx, report.escrowId);
   const grace = snapshot.settlementGrace();
   const now = snapshot.chainNow();
@@ -81,6 +110,7 @@ export async function validateReport(ctx: ChainContext, snapshot: ChainSnapshot,
       available: available.toString(),
     });
   }
+  await checkAuthorization(ctx, report, escrow.renter);
   const provider = await snapshot.provider(escrow.listingId);
   let signer: string;
   try {

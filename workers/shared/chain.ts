@@ -12,6 +12,7 @@ import {
   type Hex,
   type PublicClient,
   type TransactionReceipt,
+  type Transport,
   type TypedDataDomain,
   type WalletClient,
 } from "viem";
@@ -34,7 +35,12 @@ export interface Escrow {
 export interface Listing {
   provider: Address;
   pricePerUnit: bigint;
+  /** ListingStatus: 0 none, 1 active, 2 paused, 3 delisted (see IModelMarketplace) */
   status: number;
+  category: number;
+  /** BillingUnit: 0 token, 1 request, 2 second */
+  unit: number;
+  metadataURI: string;
 }
 
 export interface CommitteeEpoch {
@@ -43,20 +49,31 @@ export interface CommitteeEpoch {
   quorum: number;
 }
 
-export interface ChainContext {
+/** Read access to the PRSM contracts: what the orchestrator and every signer check against. */
+export interface ChainReader {
   publicClient: PublicClient;
-  walletClient: WalletClient;
-  account: LocalAccount;
   chain: Chain;
   marketplace: DeployedContract;
   committee: DeployedContract;
-  /** EIP-712 domain of the committee: attestations and provider reports are signed in it. */
+  /** EIP-712 domain of the committee: attestations, provider reports and renter authorizations are signed in it. */
   domain: TypedDataDomain;
+}
+
+/** A reader that also sends transactions from one key (consensus nodes, provider gateways). */
+export interface ChainContext extends ChainReader {
+  walletClient: WalletClient;
+  account: LocalAccount;
 }
 
 const KNOWN_CHAINS: Record<number, Chain> = { 31337: hardhat, 137: polygon, 80002: polygonAmoy };
 
 export async function connectChain(options: { rpcUrl: string; network: string; account: LocalAccount }): Promise<ChainContext> {
+  const reader = await connectReader(options);
+  const walletClient = createWalletClient({ chain: reader.chain, transport: reader.transport, account: options.account });
+  return { ...reader, walletClient, account: options.account };
+}
+
+export async function connectReader(options: { rpcUrl: string; network: string }): Promise<ChainReader & { transport: Transport }> {
   const probe = createPublicClient({ transport: http(options.rpcUrl, { retryCount: 2, timeout: 10_000 }) });
   const chainId = await probe.getChainId();
   const chain =
@@ -64,7 +81,6 @@ export async function connectChain(options: { rpcUrl: string; network: string; a
     defineChain({ id: chainId, name: `chain-${chainId}`, nativeCurrency: { name: "POL", symbol: "POL", decimals: 18 }, rpcUrls: { default: { http: [options.rpcUrl] } } });
   const transport = http(options.rpcUrl, { retryCount: 2, timeout: 15_000 });
   const publicClient = createPublicClient({ chain, transport, pollingInterval: 100 }) as PublicClient;
-  const walletClient = createWalletClient({ chain, transport, account: options.account });
   const marketplace = loadDeployment(options.network, "ModelMarketplace", "MARKETPLACE_ADDRESS");
   const committee = loadDeployment(options.network, "FederationCommittee", "COMMITTEE_ADDRESS");
   const [, name, version, domainChainId, verifyingContract] = (await publicClient.readContract({
@@ -74,8 +90,7 @@ export async function connectChain(options: { rpcUrl: string; network: string; a
   })) as [Hex, string, string, bigint, Address];
   return {
     publicClient,
-    walletClient,
-    account: options.account,
+    transport,
     chain,
     marketplace,
     committee,
@@ -83,7 +98,7 @@ export async function connectChain(options: { rpcUrl: string; network: string; a
   };
 }
 
-export async function readEscrow(ctx: ChainContext, escrowId: bigint): Promise<Escrow> {
+export async function readEscrow(ctx: ChainReader, escrowId: bigint): Promise<Escrow> {
   const e = (await ctx.publicClient.readContract({
     address: ctx.marketplace.address,
     abi: ctx.marketplace.abi,
@@ -103,23 +118,30 @@ export async function readEscrow(ctx: ChainContext, escrowId: bigint): Promise<E
   };
 }
 
-export async function readListing(ctx: ChainContext, listingId: bigint): Promise<Listing> {
+export async function readListing(ctx: ChainReader, listingId: bigint): Promise<Listing> {
   const l = (await ctx.publicClient.readContract({
     address: ctx.marketplace.address,
     abi: ctx.marketplace.abi,
     functionName: "getListing",
     args: [listingId],
   })) as Record<string, unknown>;
-  return { provider: l.provider as Address, pricePerUnit: l.pricePerUnit as bigint, status: Number(l.status) };
+  return {
+    provider: l.provider as Address,
+    pricePerUnit: l.pricePerUnit as bigint,
+    status: Number(l.status),
+    category: Number(l.category),
+    unit: Number(l.unit),
+    metadataURI: l.metadataURI as string,
+  };
 }
 
-export async function readSettlementGrace(ctx: ChainContext): Promise<bigint> {
+export async function readSettlementGrace(ctx: ChainReader): Promise<bigint> {
   return BigInt(
     (await ctx.publicClient.readContract({ address: ctx.marketplace.address, abi: ctx.marketplace.abi, functionName: "settlementGrace" })) as number,
   );
 }
 
-export async function readCommitteeEpoch(ctx: ChainContext): Promise<CommitteeEpoch> {
+export async function readCommitteeEpoch(ctx: ChainReader): Promise<CommitteeEpoch> {
   const read = (functionName: string, args: unknown[] = []) =>
     ctx.publicClient.readContract({ address: ctx.committee.address, abi: ctx.committee.abi, functionName, args });
   const [epoch, members] = (await Promise.all([read("currentEpoch"), read("currentMembers")])) as [bigint, Address[]];
@@ -127,7 +149,7 @@ export async function readCommitteeEpoch(ctx: ChainContext): Promise<CommitteeEp
   return { epoch, members, quorum };
 }
 
-export async function latestTimestamp(ctx: ChainContext): Promise<bigint> {
+export async function latestTimestamp(ctx: ChainReader): Promise<bigint> {
   return (await ctx.publicClient.getBlock({ blockTag: "latest" })).timestamp;
 }
 

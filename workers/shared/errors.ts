@@ -29,3 +29,19 @@ export class BadRequest extends WorkerError {
     super(message, "bad-request", 400, details);
   }
 }
+
+/** The request's signature or authorization is missing or invalid (HTTP 401). */
+export class Unauthorized extends WorkerError {
+  override name = "Unauthorized";
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super(message, "unauthorized", 401, details);
+  }
+}
+
+/** The escrow cannot pay for the request (HTTP 402), e.g. its spend cap or the renter's authorization is used up. */
+export class PaymentRequired extends WorkerError {
+  override name = "PaymentRequired";
+  constructor(code: string, message: string, details: Record<string, unknown> = {}) {
+    super(message, code, 402, details);
+  }
+}

@@ -6,7 +6,8 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { BadRequest, WorkerError } from "./errors";
 import type { Logger } from "./logger";
 
-export async function readJson(req: IncomingMessage, limitBytes: number): Promise<unknown> {
+/** Reads the raw body, at most `limitBytes` (413 beyond; the rest is drained so the client can read the answer). */
+export async function readBody(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
   const tooLarge = () => new WorkerError(`request body over ${limitBytes} bytes`, "body-too-large", 413);
   if (Number(req.headers["content-length"] ?? 0) > limitBytes) {
     req.resume(); // discard the body rather than reset the socket under the client before it reads the 413
@@ -24,8 +25,13 @@ export async function readJson(req: IncomingMessage, limitBytes: number): Promis
     req.on("error", reject);
   });
   if (size > limitBytes) throw tooLarge();
+  return Buffer.concat(chunks);
+}
+
+export async function readJson(req: IncomingMessage, limitBytes: number): Promise<unknown> {
+  const body = await readBody(req, limitBytes);
   try {
-    return JSON.parse(Buffer.concat(chunks).toString("utf8"));
+    return JSON.parse(body.toString("utf8"));
   } catch {
     throw new BadRequest("request body is not valid JSON");
   }

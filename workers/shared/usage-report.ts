@@ -6,14 +6,20 @@
 import { encodeAbiParameters, keccak256, type Address, type Hex, type TypedDataDomain } from "viem";
 import type { LocalAccount } from "viem/accounts";
 import { recoverTypedDataAddress } from "viem";
-import { BadRequest } from "../shared/errors";
+import { BadRequest } from "./errors";
+import { authorizationToJson, parseAuthorizationJson, type AuthorizationJson, type UsageAuthorization } from "./authorization";
 
 export interface UsageReport {
   escrowId: bigint;
   cumulativeUnits: bigint;
   sequence: bigint;
+  /** usageResultDigest(authorization, responseDigest): what the provider signed and the chain records. */
   resultDigest: Hex;
   providerSignature: Hex;
+  /** The renter's signed authorization of the request this report charges for (nodes check units against it). */
+  authorization: UsageAuthorization;
+  /** keccak256 of the response body the provider returned. */
+  responseDigest: Hex;
 }
 
 /** What travels over HTTP: bigints as decimal strings. */
@@ -23,6 +29,8 @@ export interface UsageReportJson {
   sequence: string;
   resultDigest: string;
   providerSignature: string;
+  authorization: AuthorizationJson;
+  responseDigest: string;
 }
 
 export interface MemberSignature {
@@ -69,6 +77,10 @@ export function parseReport(input: unknown): UsageReport {
   if (typeof r.providerSignature !== "string" || !HEX.test(r.providerSignature) || r.providerSignature.length < 132) {
     throw new BadRequest("report.providerSignature must be a hex signature", { field: "providerSignature" });
   }
+  if (typeof r.responseDigest !== "string" || !HEX32.test(r.responseDigest)) {
+    throw new BadRequest("report.responseDigest must be a 32-byte hex string", { field: "responseDigest" });
+  }
+  const authorization = parseAuthorizationJson(r.authorization, "report.authorization");
   const sequence = BigInt(r.sequence as string);
   if (sequence === 0n || sequence >= 2n ** 64n) throw new BadRequest("report.sequence must be in 1..2^64-1", { field: "sequence" });
   return {
@@ -77,6 +89,8 @@ export function parseReport(input: unknown): UsageReport {
     sequence,
     resultDigest: r.resultDigest as Hex,
     providerSignature: r.providerSignature as Hex,
+    authorization,
+    responseDigest: r.responseDigest as Hex,
   };
 }
 
@@ -87,6 +101,8 @@ export function reportToJson(r: UsageReport): UsageReportJson {
     sequence: r.sequence.toString(),
     resultDigest: r.resultDigest,
     providerSignature: r.providerSignature,
+    authorization: authorizationToJson(r.authorization),
+    responseDigest: r.responseDigest,
   };
 }
 
@@ -108,7 +124,7 @@ export function slotKey(r: Pick<UsageReport, "escrowId" | "sequence">): string {
 export async function signProviderReport(
   account: LocalAccount,
   domain: TypedDataDomain,
-  r: Omit<UsageReport, "providerSignature">,
+  r: Pick<UsageReport, "escrowId" | "cumulativeUnits" | "sequence" | "resultDigest">,
 ): Promise<Hex> {
   return account.signTypedData({
     domain,

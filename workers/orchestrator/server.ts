@@ -1,0 +1,88 @@
+/**
+ * The orchestrator's HTTP surface (node:http):
+ *   POST /v1/chat/completions, /v1/embeddings   OpenAI-compatible, with the renter's X-PRSM-Authorization (one per
+ *                                               escrow it offers) and optional X-PRSM-Category / -Listing / -Max-Price
+ *   GET  /v1/models    the listings known gateways serve, with price, unit and measured success rate and latency
+ *   GET  /health, /metrics (Prometheus)
+ */
+import http from "node:http";
+import client from "prom-client";
+import { CATEGORIES } from "../../config/parameters";
+import { WorkerError } from "../shared/errors";
+import { readBody, sendError, sendJson } from "../shared/http";
+import type { Logger } from "../shared/logger";
+import { ENDPOINTS, type Endpoint } from "../provider-gateway/backend";
+import { UNIT_NAMES } from "../provider-gateway/gateway";
+import type { Orchestrator } from "./orchestrator";
+import type { ServiceStats } from "./ranking";
+import type { ProviderRegistry } from "./registry";
+
+export class OrchestratorMetrics {
+  readonly registry = new client.Registry();
+  readonly requests = new client.Counter({ name: "prsm_orchestrator_requests_total", help: "Queries by endpoint and status", labelNames: ["endpoint", "status"], registers: [this.registry] });
+  readonly attempts = new client.Counter({ name: "prsm_orchestrator_provider_attempts_total", help: "Provider calls by outcome", labelNames: ["outcome"], registers: [this.registry] });
+  readonly latency = new client.Histogram({
+    name: "prsm_orchestrator_request_duration_seconds",
+    help: "Query latency including the provider",
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+  readonly reportsForwarded = new client.Counter({ name: "prsm_orchestrator_reports_total", help: "Usage reports handed to consensus nodes by outcome", labelNames: ["outcome"], registers: [this.registry] });
+
+  constructor() {
+    client.collectDefaultMetrics({ register: this.registry, prefix: "prsm_orchestrator_" });
+  }
+}
+
+export function createOrchestratorServer(
+  orchestrator: Orchestrator,
+  registry: ProviderRegistry,
+  stats: ServiceStats,
+  metrics: OrchestratorMetrics,
+  log: Logger,
+  bodyLimit: number,
+): http.Server {
+  return http.createServer(async (req, res) => {
+    const path = (req.url ?? "/").split("?")[0]!;
+    try {
+      if (req.method === "GET" && path === "/health") return sendJson(res, 200, { status: "ok", listings: registry.all().length });
+      if (req.method === "GET" && path === "/v1/models") {
+        const data = registry.all().map((s) => {
+          const o = stats.observation(s.listingId);
+          return {
+            id: `listing-${s.listingId}`,
+            object: "model",
+            owned_by: s.listing.provider,
+            listingId: s.listingId.toString(),
+            category: CATEGORIES[s.listing.category],
+            unit: UNIT_NAMES[s.listing.unit],
+            pricePerUnit: s.listing.pricePerUnit.toString(),
+            active: s.listing.status === 1,
+            successRate: Math.round(stats.successProbability(s.listingId) * 1000) / 1000,
+            latencyMs: o.latencyMs === undefined ? null : Math.round(o.latencyMs),
+          };
+        });
+        return sendJson(res, 200, { object: "list", data });
+      }
+      if (req.method === "GET" && path === "/metrics") {
+        const text = await metrics.registry.metrics();
+        res.writeHead(200, { "content-type": metrics.registry.contentType });
+        res.end(text);
+        return;
+      }
+      if (req.method === "POST" && ENDPOINTS.includes(path as Endpoint)) {
+        const started = performance.now();
+        const raw = await readBody(req, bodyLimit);
+        const reply = await orchestrator.handle(path as Endpoint, raw, req.headers);
+        metrics.requests.inc({ endpoint: path, status: String(reply.status) });
+        metrics.latency.observe((performance.now() - started) / 1000);
+        res.writeHead(reply.status, { "content-type": "application/json", "content-length": Buffer.byteLength(reply.body), ...reply.headers });
+        res.end(reply.body);
+        return;
+      }
+      throw new WorkerError(`no route for ${req.method} ${path}`, "not-found", 404);
+    } catch (error) {
+      sendError(res, error, log);
+    }
+  });
+}

@@ -1,0 +1,197 @@
+/**
+ * The provider gateway's request path. For each OpenAI-style request it:
+ *   1. parses the body (400) and the renter's authorization for exactly these bytes (401),
+ *   2. checks the escrow on chain: open, not expired, for a listing this gateway serves, signed by its renter,
+ *   3. refuses (402) when the escrow's spend cap or the renter's authorization cannot cover the request,
+ *   4. runs the model, meters the usage in the listing's unit, and checks the total again before answering,
+ *   5. signs a cumulative usage report bound to the authorization and the exact response bytes, records it, and
+ *      answers with the report in the X-PRSM-Receipt header.
+ * Nothing is charged here: the report is what the renter's orchestrator (and, if configured, this gateway) hands
+ * to the consensus nodes, which check it again against the chain and the renter's signature.
+ */
+import type { Address } from "viem";
+import {
+  AUTHORIZATION_HEADER,
+  parseAuthorizationHeader,
+  RECEIPT_HEADER,
+  recoverRenter,
+  requestDigest,
+  responseDigest,
+  usageResultDigest,
+  type UsageAuthorization,
+} from "../shared/authorization";
+import { readEscrow, readListing, type ChainContext, type Escrow, type Listing } from "../shared/chain";
+import { ChainClock } from "../shared/clock";
+import { BadRequest, PaymentRequired, Unauthorized, WorkerError } from "../shared/errors";
+import type { Logger } from "../shared/logger";
+import { reportToJson, signProviderReport, type UsageReport } from "../shared/usage-report";
+import type { Backend, BackendResult, Endpoint } from "./backend";
+import { parseRequest } from "./backend";
+import type { UsageBook } from "./usage-book";
+
+export const UNIT_NAMES = ["token", "request", "second"] as const;
+
+export interface GatewayReply {
+  status: number;
+  body: string;
+  headers: Record<string, string>;
+}
+
+export interface ServedListing {
+  listingId: bigint;
+  listing: Listing;
+}
+
+export interface GatewayHooks {
+  /** Called with each signed report (e.g. to hand it to consensus nodes); must not throw. */
+  onReport?: (report: UsageReport) => void;
+}
+
+/** Units a request used, in the listing's billing unit. */
+export function meter(unit: number, result: BackendResult, elapsedMs: number): bigint {
+  if (unit === 0) return BigInt(result.promptTokens + result.completionTokens);
+  if (unit === 1) return 1n;
+  return BigInt(Math.max(1, Math.ceil(elapsedMs / 1000)));
+}
+
+export class ProviderGateway {
+  private readonly clock: ChainClock;
+  readonly provider: Address;
+
+  constructor(
+    private readonly ctx: ChainContext,
+    private readonly backend: Backend,
+    private readonly listings: Map<string, Listing>,
+    private readonly book: UsageBook,
+    private readonly log: Logger,
+    private readonly hooks: GatewayHooks = {},
+  ) {
+    this.clock = new ChainClock(ctx);
+    this.provider = ctx.account.address;
+  }
+
+  /** Reads the configured listings and checks this key is their provider; a misconfiguration stops the start. */
+  static async loadListings(ctx: ChainContext, ids: bigint[]): Promise<Map<string, Listing>> {
+    const listings = new Map<string, Listing>();
+    for (const id of ids) {
+      const listing = await readListing(ctx, id);
+      if (listing.provider.toLowerCase() !== ctx.account.address.toLowerCase()) {
+        throw new WorkerError(`listing ${id} belongs to ${listing.provider}, not to this gateway's key ${ctx.account.address}`, "not-provider");
+      }
+      listings.set(id.toString(), listing);
+    }
+    return listings;
+  }
+
+  info() {
+    return {
+      provider: this.provider,
+      chainId: this.ctx.chain.id,
+      model: this.backend.model,
+      listings: [...this.listings.entries()].map(([id, l]) => ({
+        listingId: id,
+        category: l.category,
+        unit: UNIT_NAMES[l.unit],
+        pricePerUnit: l.pricePerUnit.toString(),
+      })),
+    };
+  }
+
+  async handle(endpoint: Endpoint, raw: Buffer, headers: Record<string, string | string[] | undefined>): Promise<GatewayReply> {
+    try {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(raw.toString("utf8"));
+      } catch {
+        throw new BadRequest("request body is not valid JSON");
+      }
+      const body = parseRequest(endpoint, parsed);
+      const authorizations = parseAuthorizationHeader(headers[AUTHORIZATION_HEADER], requestDigest(endpoint, raw));
+      if (authorizations.length !== 1) throw new BadRequest(`a provider takes exactly one authorization, got ${authorizations.length}`);
+      const auth = authorizations[0]!;
+      const escrow = await this.checkEscrow(auth);
+      return await this.book.withEscrow(auth.escrowId, () => this.serve(endpoint, body, auth, escrow));
+    } catch (error) {
+      if (error instanceof WorkerError) {
+        if (error.status >= 500) this.log.warn({ err: error.message, code: error.code }, "request failed");
+        return { status: error.status, body: JSON.stringify({ error: { code: error.code, message: error.message, details: error.details } }), headers: {} };
+      }
+      this.log.error({ err: error }, "unexpected error");
+      return { status: 500, body: JSON.stringify({ error: { code: "internal", message: "internal error" } }), headers: {} };
+    }
+  }
+
+  private async checkEscrow(auth: UsageAuthorization): Promise<Escrow> {
+    const now = await this.clock.now();
+    if (now > auth.deadline) throw new Unauthorized(`the authorization expired at ${auth.deadline} (chain time ${now})`);
+    const escrow = await readEscrow(this.ctx, auth.escrowId);
+    if (escrow.status === 0) throw new Unauthorized(`escrow ${auth.escrowId} does not exist`);
+    if (!this.listings.has(escrow.listingId.toString())) {
+      throw new WorkerError(`escrow ${auth.escrowId} is for listing ${escrow.listingId}, which this gateway does not serve`, "wrong-listing", 403);
+    }
+    let signer: Address;
+    try {
+      signer = await recoverRenter(this.ctx.domain, auth);
+    } catch {
+      throw new Unauthorized("the authorization signature does not parse");
+    }
+    if (signer.toLowerCase() !== escrow.renter.toLowerCase()) {
+      throw new Unauthorized(`the authorization is signed by ${signer}, not by escrow ${auth.escrowId}'s renter`);
+    }
+    if (escrow.status !== 1) throw new PaymentRequired("escrow-not-open", `escrow ${auth.escrowId} is closed`);
+    if (now > escrow.expiresAt) throw new PaymentRequired("escrow-expired", `escrow ${auth.escrowId} expired at ${escrow.expiresAt}`);
+    return escrow;
+  }
+
+  /** Refuses usage that the spend cap or the renter's authorization cannot cover (402, nothing recorded). */
+  private checkCovered(auth: UsageAuthorization, escrow: Escrow, cumulativeUnits: bigint): void {
+    if (cumulativeUnits * escrow.pricePerUnit > escrow.spendCap) {
+      throw new PaymentRequired("escrow-exhausted", `escrow ${auth.escrowId} cannot cover ${cumulativeUnits} units in total`, {
+        cumulativeUnits: cumulativeUnits.toString(),
+        affordableUnits: (escrow.spendCap / escrow.pricePerUnit).toString(),
+      });
+    }
+    if (cumulativeUnits > auth.maxCumulativeUnits) {
+      throw new PaymentRequired("authorization-exceeded", `the request needs ${cumulativeUnits} cumulative units; the renter authorized ${auth.maxCumulativeUnits}`, {
+        cumulativeUnits: cumulativeUnits.toString(),
+        authorized: auth.maxCumulativeUnits.toString(),
+      });
+    }
+  }
+
+  private async serve(endpoint: Endpoint, body: Parameters<Backend["run"]>[1], auth: UsageAuthorization, escrow: Escrow) {
+    const listing = this.listings.get(escrow.listingId.toString())!;
+    // What the chain settled is a floor: another gateway instance (or a restart without state) may lag behind it.
+    const known = this.book.get(auth.escrowId);
+    const settledUnits = escrow.charged / escrow.pricePerUnit;
+    const before = {
+      cumulativeUnits: known && known.cumulativeUnits > settledUnits ? known.cumulativeUnits : settledUnits,
+      sequence: known && known.sequence > escrow.sequence ? known.sequence : escrow.sequence,
+    };
+    const minimum = listing.unit === 0 ? BigInt(this.backend.estimatePromptTokens(endpoint, body)) : 1n;
+    this.checkCovered(auth, escrow, before.cumulativeUnits + minimum);
+
+    const started = performance.now();
+    const result = await this.backend.run(endpoint, body, `prsm-${auth.requestDigest.slice(2, 26)}`);
+    const units = meter(listing.unit, result, performance.now() - started);
+    const cumulativeUnits = before.cumulativeUnits + units;
+    this.checkCovered(auth, escrow, cumulativeUnits);
+
+    const responseBody = JSON.stringify(result.response);
+    const response = responseDigest(responseBody);
+    const sequence = before.sequence + 1n;
+    const resultDigest = usageResultDigest(this.ctx.domain, auth, response);
+    const fields = { escrowId: auth.escrowId, cumulativeUnits, sequence, resultDigest };
+    const providerSignature = await signProviderReport(this.ctx.account, this.ctx.domain, fields);
+    const report: UsageReport = { ...fields, providerSignature, authorization: auth, responseDigest: response };
+    this.book.set(auth.escrowId, { cumulativeUnits, sequence });
+    this.hooks.onReport?.(report);
+    this.log.debug({ escrowId: auth.escrowId.toString(), units: units.toString(), sequence: sequence.toString() }, "served");
+    const receipt = Buffer.from(JSON.stringify(reportToJson(report))).toString("base64url");
+    return {
+      status: 200,
+      body: responseBody,
+      headers: { [RECEIPT_HEADER]: receipt, "x-prsm-units": units.toString(), "x-prsm-cumulative-units": cumulativeUnits.toString() },
+    };
+  }
+}

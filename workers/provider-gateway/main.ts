@@ -1,0 +1,74 @@
+/**
+ * `npm run gateway`: a provider gateway in front of the built-in demo model or an OpenAI-compatible model server.
+ * Configuration (validated at start; errors name the variable):
+ *   PROVIDER_KEY        the listings' provider key (signs usage reports; never leaves this process)
+ *   RPC_URL             JSON-RPC endpoint;  NETWORK  deployments/<NETWORK>/ to read addresses from (default localhost)
+ *   GATEWAY_LISTINGS    comma-separated listing ids this gateway serves (each must be listed by PROVIDER_KEY)
+ *   GATEWAY_PORT        port (default 8801);  GATEWAY_HOST (default 127.0.0.1);  GATEWAY_BODY_LIMIT (bytes, 262144)
+ *   UPSTREAM_URL        optional OpenAI-compatible base URL (e.g. http://127.0.0.1:8000); unset = built-in demo model
+ *   UPSTREAM_MODEL, UPSTREAM_API_KEY, UPSTREAM_TIMEOUT_MS   model name, bearer key and timeout for the upstream
+ *   GATEWAY_STATE_FILE  usage record (default .data/gateway/<provider>/usage.json)
+ *   CONSENSUS_NODES     optional comma-separated node URLs: the gateway also hands its reports to them
+ *   LOG_LEVEL
+ */
+import path from "node:path";
+import type { Hex } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import { ConfigError, intEnv, optionalEnv, requireEnv, requirePrivateKey, requireUrl } from "../../config/env";
+import { connectChain } from "../shared/chain";
+import { ReportForwarder, urlList } from "../shared/forwarder";
+import { createLogger } from "../shared/logger";
+import { DemoBackend, UpstreamBackend, type Backend } from "./backend";
+import { ProviderGateway } from "./gateway";
+import { createGatewayServer, GatewayMetrics } from "./server";
+import { UsageBook } from "./usage-book";
+
+function listingIds(): bigint[] {
+  const raw = requireEnv("GATEWAY_LISTINGS");
+  const ids = raw.split(",").map((s) => s.trim()).filter(Boolean);
+  if (ids.length === 0 || ids.some((id) => !/^[1-9]\d{0,9}$/.test(id))) {
+    throw new ConfigError("GATEWAY_LISTINGS", `"${raw}" is not a comma-separated list of listing ids`);
+  }
+  return ids.map(BigInt);
+}
+
+function backend(): Backend {
+  const upstream = optionalEnv("UPSTREAM_URL");
+  if (!upstream) return new DemoBackend();
+  const url = requireUrl("UPSTREAM_URL").replace(/\/$/, "");
+  return new UpstreamBackend(url, optionalEnv("UPSTREAM_MODEL") ?? "default", optionalEnv("UPSTREAM_API_KEY"), intEnv("UPSTREAM_TIMEOUT_MS", 60_000));
+}
+
+async function main() {
+  const account = privateKeyToAccount(requirePrivateKey("PROVIDER_KEY") as Hex);
+  const rpcUrl = requireUrl("RPC_URL");
+  const ids = listingIds();
+  const port = intEnv("GATEWAY_PORT", 8801);
+  const host = optionalEnv("GATEWAY_HOST") ?? "127.0.0.1";
+  const network = optionalEnv("NETWORK") ?? "localhost";
+  const stateFile = optionalEnv("GATEWAY_STATE_FILE") ?? path.join(".data", "gateway", account.address.toLowerCase(), "usage.json");
+  const log = createLogger("gateway", { provider: account.address });
+  const model = backend();
+
+  const ctx = await connectChain({ rpcUrl, network, account });
+  const listings = await ProviderGateway.loadListings(ctx, ids);
+  const forwarder = new ReportForwarder(urlList(optionalEnv("CONSENSUS_NODES")), log);
+  const gateway = new ProviderGateway(ctx, model, listings, new UsageBook(stateFile), log, { onReport: (r) => forwarder.forward(r) });
+  const metrics = new GatewayMetrics();
+  const server = createGatewayServer(gateway, metrics, log, intEnv("GATEWAY_BODY_LIMIT", 262_144));
+  server.listen(port, host, () => {
+    log.info({ url: `http://${host}:${port}`, listings: ids.map(String), model: model.model, network }, "provider gateway listening");
+  });
+
+  const shutdown = () => {
+    server.close(() => process.exit(0));
+    setTimeout(() => process.exit(0), 2_000).unref();
+  };
+  process.on("SIGINT", shutdown);
+  process.on("SIGTERM", shutdown);
+}
+
+main().catch((error: Error) => {
+  process.stderr.write(`provider gateway failed to start: ${error.message}\n`);
+  process.exit(1);
+});
