@@ -2,4 +2,5 @@
 import "./deploy";
 import "./governance";
 import "./marketplace";
+import "./query";
 import "./abis";

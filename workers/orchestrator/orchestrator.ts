@@ -252,17 +252,17 @@ export class Orchestrator {
 
   /** Checks the provider's report before anything is passed on or forwarded for payment. */
   private async checkReport(candidate: Candidate, header: string | null, body: string): Promise<UsageReport> {
+    try {
+      JSON.parse(body);
+    } catch {
+      throw new ProviderFault("garbage", "the provider's answer is not JSON");
+    }
     if (!header) throw new ProviderFault("no-receipt", "the provider answered without a usage report");
     let report: UsageReport;
     try {
       report = parseReport(JSON.parse(Buffer.from(header, "base64url").toString("utf8")));
     } catch (error) {
       throw new ProviderFault("bad-receipt", `unreadable usage report: ${(error as Error).message}`);
-    }
-    try {
-      JSON.parse(body);
-    } catch {
-      throw new ProviderFault("garbage", "the provider's answer is not JSON");
     }
     const auth = candidate.authorization;
     const escrow = candidate.escrow;

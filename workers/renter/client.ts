@@ -39,6 +39,8 @@ export interface QueryResult {
   listingId?: bigint;
   escrowId?: bigint;
   units?: bigint;
+  /** The providers the orchestrator tried, in order, with their outcome. */
+  attempts: { listingId: string; escrowId: string; outcome: string; status?: number }[];
 }
 
 export class RenterClient {
@@ -94,7 +96,9 @@ export class RenterClient {
       } catch {
         json = { error: { code: "invalid-json", message: text.slice(0, 200) } };
       }
-      const result: QueryResult = { status: res.status, body: text, json };
+      const attemptsHeader = res.headers.get("x-prsm-attempts");
+      const attempts = attemptsHeader ? JSON.parse(attemptsHeader) : (json.error?.details?.attempts ?? []);
+      const result: QueryResult = { status: res.status, body: text, json, attempts };
       if (res.ok) {
         const report = this.verify(res.headers.get(RECEIPT_HEADER), text, authorizations);
         result.report = report;
