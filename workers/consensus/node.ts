@@ -142,7 +142,7 @@ export class ConsensusNode {
     const known = signatureCount(group);
     for (const a of attestations) await this.acceptAttestation(slot, group, a);
 
-    const mine = await this.signOnce(slot, group);
+    const mine = await this.signOnce(slot, group, report);
     // Share only news: re-broadcasting every gossip message would echo between peers forever. Peers that missed a
     // message catch up through the periodic re-share in tick().
     if (signatureCount(group) > known && !slot.settled) this.share(group);
@@ -152,9 +152,15 @@ export class ConsensusNode {
 
   // ------------------------------------------------------------------ signing
 
-  private async signOnce(slot: Slot, group: ContentGroup): Promise<SignResult> {
+  /**
+   * Signs the group's content once. `copy` is the report as this message carried it: copies of one content can differ
+   * in their signatures (a provider's or renter's signature is not part of what members attest), so the copy at hand
+   * is what gets validated, and a valid one replaces whatever copy arrived first. Otherwise a badly signed copy sent
+   * ahead of the honest one would make every later honest copy fail.
+   */
+  private async signOnce(slot: Slot, group: ContentGroup, copy: UsageReport = group.report): Promise<SignResult> {
     while (slot.signing) await slot.signing.catch(() => undefined);
-    slot.signing = this.signOnceNow(slot, group);
+    slot.signing = this.signOnceNow(slot, group, copy);
     try {
       return await slot.signing;
     } finally {
@@ -162,7 +168,7 @@ export class ConsensusNode {
     }
   }
 
-  private async signOnceNow(slot: Slot, group: ContentGroup): Promise<SignResult> {
+  private async signOnceNow(slot: Slot, group: ContentGroup, copy: UsageReport): Promise<SignResult> {
     const epoch = await this.recentEpoch();
     if (!epoch.members.some((m) => m.toLowerCase() === this.address.toLowerCase())) {
       throw new WorkerError(`node ${this.address} is not a committee member in epoch ${epoch.epoch}`, "not-a-member", 503);
@@ -176,7 +182,8 @@ export class ConsensusNode {
     const epochKey = epoch.epoch.toString();
     let signature = previous?.signatures[epochKey];
     if (!signature) {
-      await validateReport(this.ctx, this.snapshot, group.report);
+      await validateReport(this.ctx, this.snapshot, copy);
+      group.report = copy;
       signature = await signAttestation(this.ctx.account, this.ctx.domain, group.report, epoch.epoch);
       // Durable before it leaves the process: a restart must never sign another report for this slot.
       this.journal.recordSignature(slot.key, group.contentId, epoch.epoch, signature, reportToJson(group.report));

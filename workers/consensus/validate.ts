@@ -1,7 +1,8 @@
 /**
  * A node's independent check of a usage report against chain state, before it signs anything: the escrow is open
  * and still chargeable, the report is newer than the last settled one, the units only grow, the charge fits the
- * spend cap at the escrow's fixed price, and the listing's provider signed the report.
+ * spend cap at the escrow's fixed price, the escrow's renter signed an authorization covering the units (and the
+ * report commits to it), and the listing's provider signed the report.
  */
 import type { Address } from "viem";
 import type { ChainReader } from "../shared/chain";
