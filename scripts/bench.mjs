@@ -3,6 +3,7 @@
 //   gas        in-process Hardhat network: gas of every protocol operation, compared with references
 //   consensus  four consensus-node processes on a Hardhat node: report -> settlement latency, settlements/s
 //   indexer    the real indexer vs an empty-handler Ponder app over >= 10,000 events; block -> row lag
+//   orchestrator  latency the orchestrator adds over calling a provider gateway directly; queries/s through it
 //   api        the GraphQL API (cached and uncached) vs Ponder's built-in /graphql on three queries (autocannon)
 import { spawnSync } from "node:child_process";
 import path from "node:path";
@@ -14,6 +15,7 @@ const benches = [
   { name: "consensus", cmd: process.execPath, args: ["--import", "tsx", "bench/consensus.ts"] },
   { name: "indexer", cmd: process.execPath, args: ["--import", "tsx", "bench/indexer.ts"] },
   { name: "api", cmd: process.execPath, args: ["--import", "tsx", "bench/api.ts"] },
+  { name: "orchestrator", cmd: process.execPath, args: ["--import", "tsx", "bench/orchestrator.ts"] },
 ];
 const only = process.argv.slice(2);
 for (const bench of benches.filter((b) => only.length === 0 || only.includes(b.name))) {

@@ -75,7 +75,9 @@ export function createOrchestratorServer(
         const raw = await readBody(req, bodyLimit);
         const reply = await orchestrator.handle(path as Endpoint, raw, req.headers);
         metrics.requests.inc({ endpoint: path, status: String(reply.status) });
-        metrics.latency.observe((performance.now() - started) / 1000);
+        const elapsed = performance.now() - started;
+        metrics.latency.observe(elapsed / 1000);
+        if (reply.headers["server-timing"]) reply.headers["server-timing"] += `, total;dur=${elapsed.toFixed(2)}`;
         res.writeHead(reply.status, { "content-type": "application/json", "content-length": Buffer.byteLength(reply.body), ...reply.headers });
         res.end(reply.body);
         return;

@@ -3,6 +3,7 @@
  * so one that is down catches up from its peers); a round where no node could be reached is retried with backoff,
  * a bounded number of times. Nodes' refusals (4xx) are final and logged: a report the nodes refuse is never paid.
  */
+import { post } from "./http-client";
 import type { Logger } from "./logger";
 import { reportToJson, type UsageReport } from "./usage-report";
 
@@ -25,11 +26,13 @@ export class ReportForwarder {
     return this.inFlight;
   }
 
-  /** Sends in the background; never throws. */
-  forward(report: UsageReport): void {
+  /** Sends in the background; never throws. `then` sees the outcome (e.g. to learn that nodes refused it). */
+  forward(report: UsageReport, then?: (outcome: ForwardOutcome) => void): void {
     if (this.nodes.length === 0) return;
     this.inFlight++;
-    void this.send(report).finally(() => this.inFlight--);
+    void this.send(report)
+      .then((outcome) => then?.(outcome))
+      .finally(() => this.inFlight--);
   }
 
   async send(report: UsageReport): Promise<ForwardOutcome> {
@@ -41,14 +44,14 @@ export class ReportForwarder {
       await Promise.all(
         this.nodes.map(async (node) => {
           try {
-            const res = await fetch(`${node}/reports`, {
-              method: "POST",
-              headers: { "content-type": "application/json" },
-              body,
-              signal: AbortSignal.timeout(this.options.timeoutMs ?? 10_000),
-            });
-            const json = (await res.json().catch(() => ({}))) as { error?: { code?: string } };
-            if (res.ok) outcome.accepted++;
+            const res = await post(`${node}/reports`, body, { "content-type": "application/json" }, this.options.timeoutMs ?? 10_000);
+            let json: { error?: { code?: string } } = {};
+            try {
+              json = JSON.parse(res.body);
+            } catch {
+              // not JSON: the status decides
+            }
+            if (res.status >= 200 && res.status < 300) outcome.accepted++;
             else if (res.status >= 500) outcome.unreachable++;
             else outcome.refused.push({ node, code: json.error?.code ?? String(res.status) });
           } catch {

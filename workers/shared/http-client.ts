@@ -1,0 +1,55 @@
+/**
+ * A minimal JSON-over-HTTP client on node:http with keep-alive connections. The orchestrator calls providers and
+ * consensus nodes on every query; undici's fetch costs about a millisecond of CPU per call more than this on the
+ * benchmark machine, which is most of the latency budget the orchestrator is allowed to add.
+ */
+import http from "node:http";
+import https from "node:https";
+
+export interface HttpReply {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+const agents = {
+  "http:": new http.Agent({ keepAlive: true, maxSockets: 256 }),
+  "https:": new https.Agent({ keepAlive: true, maxSockets: 256 }),
+};
+
+export class HttpTimeout extends Error {
+  override name = "TimeoutError";
+}
+
+export function post(url: string, body: string | Uint8Array, headers: Record<string, string>, timeoutMs: number): Promise<HttpReply> {
+  const target = new URL(url);
+  const transport = target.protocol === "https:" ? https : http;
+  return new Promise((resolve, reject) => {
+    const req = transport.request(
+      target,
+      {
+        method: "POST",
+        agent: agents[target.protocol as "http:" | "https:"],
+        headers: { ...headers, "content-length": String(Buffer.byteLength(body)) },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => {
+          clearTimeout(timer);
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString("utf8") });
+        });
+        res.on("error", (e) => {
+          clearTimeout(timer);
+          reject(e);
+        });
+      },
+    );
+    const timer = setTimeout(() => req.destroy(new HttpTimeout(`no answer from ${target.origin} within ${timeoutMs} ms`)), timeoutMs);
+    req.on("error", (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    req.end(body);
+  });
+}
