@@ -3,11 +3,15 @@
 //   1. a Hardhat node (127.0.0.1:8545) with the protocol deployed and seeded by the same scripts that deploy to Polygon
 //   2. the embedded Postgres (.data/postgres), reset for the fresh chain
 //   3. the indexer (Ponder) into it, until its backfill is done
-//   4. four consensus nodes (the local committee's accounts 14-17)
-//   5. the GraphQL API (with GraphiQL)
+//   2. demo state: a sample governance proposal, and an escrow of the renter (account 1) on the demo model's listing
+//   3. the embedded Postgres (.data/postgres), reset for the fresh chain
+//   4. the indexer (Ponder) into it, until its backfill is done
+//   5. four consensus nodes (the local committee's accounts 14-17)
+//   6. the demo provider's gateway (wink-nlp model, account 18) and the orchestrator
+//   7. the GraphQL API (with GraphiQL)
 // then one table of URLs, accounts and commands. Ctrl-C or SIGTERM stops every child by PID and Postgres; a child
 // that dies stops the rest. Ports: RPC_PORT 8545, PG_PORT 54320, PONDER_PORT 42069, API_PORT 4000, CONSENSUS_PORT
-// 8701 (and the next three). PRSM_DATA_DIR (default .data) holds Postgres, journals and logs; PRSM_NETWORK (default
+// 8701 (and the next three), ORCHESTRATOR_PORT 8800, GATEWAY_PORT 8801. PRSM_DATA_DIR (default .data) holds Postgres, journals and logs; PRSM_NETWORK (default
 // localhost; the end-to-end test uses e2e) picks the hardhat network and deployments/ folder.
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -16,6 +20,7 @@ import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { mnemonicToAccount } from "viem/accounts";
 import { startEmbeddedPostgres } from "./lib/postgres.mjs";
+import { seedDemo } from "./lib/demo-seed.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const bin = (tool) => path.join(root, "node_modules", ".bin", tool);
@@ -34,6 +39,9 @@ const PONDER_PORT = port("PONDER_PORT", 42069);
 const API_PORT = port("API_PORT", 4000);
 const NODE_PORTS = [0, 1, 2, 3].map((i) => port("CONSENSUS_PORT", 8701) + i);
 const NODE_ACCOUNTS = [14, 15, 16, 17];
+const ORCHESTRATOR_PORT = port("ORCHESTRATOR_PORT", 8800);
+const GATEWAY_PORT = port("GATEWAY_PORT", 8801);
+const DEMO_PROVIDER = 18;
 const MNEMONIC = "test test test test test test test test test test test junk"; // Hardhat's public dev accounts
 const LOG_DIR = path.join(DATA_DIR, "logs");
 const VIEWS = "prsm";
@@ -108,6 +116,8 @@ async function main() {
   });
   fs.writeFileSync(path.join(LOG_DIR, "deploy.log"), deploy.stdout + deploy.stderr);
   if (deploy.status !== 0) throw new Error(`deployment failed; see ${path.relative(root, LOG_DIR)}/deploy.log\n${deploy.stderr}`);
+  log("demo state: a sample proposal and the renter's escrow on the demo model...");
+  const demo = await seedDemo({ root, network: NETWORK, rpcUrl: RPC_URL });
 
   log(`starting the embedded Postgres on port ${PG_PORT}...`);
   database = await startEmbeddedPostgres({ dataDir: path.join(DATA_DIR, "postgres"), port: PG_PORT });
@@ -135,6 +145,28 @@ async function main() {
     });
   });
 
+  log("starting the demo provider's gateway (wink-nlp) and the orchestrator...");
+  // Usage records and renter state of an earlier chain would not match this one.
+  for (const dir of ["gateway", "renter"]) fs.rmSync(path.join(DATA_DIR, dir), { recursive: true, force: true });
+  const nodeUrls = NODE_PORTS.map((p) => `http://127.0.0.1:${p}`).join(",");
+  start("gateway", process.execPath, ["--import", "tsx", path.join("workers", "provider-gateway", "main.ts")], {
+    PROVIDER_KEY: keyOf(DEMO_PROVIDER),
+    RPC_URL,
+    NETWORK,
+    GATEWAY_LISTINGS: String(demo.demoListing),
+    GATEWAY_PORT: String(GATEWAY_PORT),
+    GATEWAY_STATE_FILE: path.join(DATA_DIR, "gateway", "usage.json"),
+    CONSENSUS_NODES: nodeUrls,
+  });
+  await until("the provider gateway", httpOk(`http://127.0.0.1:${GATEWAY_PORT}/health`), 60_000);
+  start("orchestrator", process.execPath, ["--import", "tsx", path.join("workers", "orchestrator", "main.ts")], {
+    RPC_URL,
+    NETWORK,
+    PROVIDER_GATEWAYS: `http://127.0.0.1:${GATEWAY_PORT}`,
+    CONSENSUS_NODES: nodeUrls,
+    ORCHESTRATOR_PORT: String(ORCHESTRATOR_PORT),
+  });
+
   await until("the indexer", httpOk(`http://127.0.0.1:${PONDER_PORT}/ready`), 120_000);
   log("indexer caught up; starting the GraphQL API...");
   start("api", process.execPath, ["--import", "tsx", path.join("api", "main.ts")], {
@@ -143,12 +175,15 @@ async function main() {
   await Promise.all([
     until("the GraphQL API", httpOk(`http://127.0.0.1:${API_PORT}/ready`), 60_000),
     ...NODE_PORTS.map((p, i) => until(`consensus node ${i + 1}`, httpOk(`http://127.0.0.1:${p}/health`), 60_000)),
+    until("the orchestrator", httpOk(`http://127.0.0.1:${ORCHESTRATOR_PORT}/health`), 60_000),
   ]);
 
   const read = (name) => JSON.parse(fs.readFileSync(path.join(root, "deployments", NETWORK, `${name}.json`), "utf8")).address;
   const rows = [
     ["GraphQL API (GraphiQL in a browser)", `http://127.0.0.1:${API_PORT}/graphql`],
     ["API health / readiness / metrics", `http://127.0.0.1:${API_PORT}/health  /ready  /metrics`],
+    ["Orchestrator (OpenAI-style, signed queries)", `http://127.0.0.1:${ORCHESTRATOR_PORT}/v1/chat/completions  /v1/models`],
+    [`Demo provider gateway (listing ${demo.demoListing})`, `http://127.0.0.1:${GATEWAY_PORT}/v1/info`],
     ["JSON-RPC (chain 31337)", RPC_URL],
     ["Indexer (Ponder: /status, /metrics)", `http://127.0.0.1:${PONDER_PORT}`],
     ["Consensus nodes", NODE_PORTS.map((p) => `http://127.0.0.1:${p}`).join("  ")],
@@ -162,19 +197,24 @@ async function main() {
   const accounts = [
     ["renter (account 1, 100,000 FTNS)", 1],
     ["voter (account 2, 100,000 FTNS)", 2],
-    ["demo provider (account 18, lists the 8 models)", 18],
+    [`renter's open escrow on the demo model`, null],
+    ["demo provider (account 18: 8 launch models + demo)", 18],
   ];
   const width = Math.max(...rows.map(([k]) => k.length), ...accounts.map(([k]) => k.length));
   log(`ready: cold start took ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
   for (const [k, v] of rows) process.stdout.write(`  ${k.padEnd(width)}  ${v}\n`);
   process.stdout.write("\n  Local development accounts (publicly known keys: never use them on a real network)\n");
-  for (const [k, i] of accounts) process.stdout.write(`  ${k.padEnd(width)}  ${addressOf(i)}  ${keyOf(i)}\n`);
+  for (const [k, i] of accounts) {
+    process.stdout.write(i === null ? `  ${k.padEnd(width)}  escrow ${demo.escrowId} (100 FTNS)\n` : `  ${k.padEnd(width)}  ${addressOf(i)}  ${keyOf(i)}\n`);
+  }
   process.stdout.write(`
   Try:
     curl -s http://127.0.0.1:${API_PORT}/graphql -H 'content-type: application/json' \\
       -d '{"query":"{ listings { items { id pricePerUnit metadataUri } } }"}'
+    npx hardhat market:query --network ${NETWORK} --from 1 --text "Shares rose 4% on Tuesday after record revenue."
+    npx hardhat gov:vote --network ${NETWORK} --id ${demo.proposalId} --support for --from 2
+    npx hardhat gov:state --network ${NETWORK} --id ${demo.proposalId}
     npx hardhat market:open --network ${NETWORK} --listing 1 --deposit 50 --from 1
-    npx hardhat gov:propose --network ${NETWORK} --actions proposal.json --description "..." --from 1
 
   Logs: ${path.relative(root, LOG_DIR)}/.  Ctrl-C stops everything.
 `);
