@@ -122,7 +122,9 @@ async function main() {
     if (await portInUse(p)) throw new Error(`port ${p} (${name}) is already in use: is another npm start running? Stop it or set ${name.split(" ")[0]}`);
   }
   log("compiling contracts (solc-js from the solc npm package, no download)...");
-  const compile = spawnSync(bin("hardhat"), ["compile", "--quiet"], { cwd: root, stdio: "inherit" });
+  // Three compilation jobs (two contracts have their own optimizer settings): run them side by side. Hardhat's
+  // default is one job per core minus one, i.e. one at a time on a 2-core machine (47 s instead of 31 s).
+  const compile = spawnSync(bin("hardhat"), ["compile", "--quiet", "--concurrency", "3"], { cwd: root, stdio: "inherit" });
   if (compile.status !== 0) throw new Error("compilation failed");
 
   log(`starting the local chain on ${RPC_URL}...`);

@@ -9,7 +9,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const bin = (tool) => path.join(root, "node_modules", ".bin", tool);
 
 const stages = [
-  { name: "compile (solc-js, offline) and typechain", cmd: bin("hardhat"), args: ["compile", "--quiet"] },
+  { name: "compile (solc-js, offline) and typechain", cmd: bin("hardhat"), args: ["compile", "--quiet", "--concurrency", "3"] },
   { name: "typecheck", cmd: bin("tsc"), args: ["--noEmit", "-p", "tsconfig.json"] },
   { name: "typecheck indexer (ESM, Ponder types)", cmd: bin("tsc"), args: ["--noEmit", "-p", "indexer/tsconfig.json"] },
   { name: "contract and deploy tests (in-process Hardhat network)", cmd: bin("hardhat"), args: ["test"] },
