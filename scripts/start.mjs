@@ -3,7 +3,6 @@
 //   1. a Hardhat node (127.0.0.1:8545) with the protocol deployed and seeded by the same scripts that deploy to Polygon
 //   2. the embedded Postgres (.data/postgres), reset for the fresh chain
 //   3. the indexer (Ponder) into it, until its backfill is done
-//   (the chain and Postgres start while the contracts compile)
 //   2. demo state: a sample governance proposal, and an escrow of the renter (account 1) on the demo model's listing
 //   3. the embedded Postgres (.data/postgres), reset for the fresh chain
 //   4. the indexer (Ponder) into it, until its backfill is done
@@ -51,7 +50,6 @@ const SCHEMA = `prsm_${NETWORK}`;
 
 const children = new Set();
 let database;
-let databaseStarting;
 let stopping = false;
 const t0 = Date.now();
 
@@ -82,7 +80,6 @@ async function stopAll(code) {
   while (running.some((c) => c.exitCode === null && c.signalCode === null) && Date.now() < deadline) await sleep(100);
   for (const child of running) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
   if (database) await database.stop().catch(() => {});
-  else if (databaseStarting) await databaseStarting.then((db) => db.stop()).catch(() => {});
   process.exit(code);
 }
 
@@ -100,18 +97,6 @@ async function until(what, probe, timeoutMs) {
 }
 
 const httpOk = (url) => () => fetch(url).then((r) => r.ok);
-
-/** Runs a command with the terminal as its output and resolves with its exit code (the event loop keeps going). */
-function runToEnd(cmd, args) {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { cwd: root, stdio: ["ignore", "inherit", "inherit"] });
-    children.add(child);
-    child.on("exit", (code) => {
-      children.delete(child);
-      resolve(code ?? 1);
-    });
-  });
-}
 
 async function rpc(method, params = []) {
   const res = await fetch(RPC_URL, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }) });
@@ -136,14 +121,14 @@ async function main() {
   for (const [name, p] of Object.entries(ports)) {
     if (await portInUse(p)) throw new Error(`port ${p} (${name}) is already in use: is another npm start running? Stop it or set ${name.split(" ")[0]}`);
   }
-  // The chain and Postgres need no compiled contracts: they start while the compiler runs.
-  log(`compiling contracts (solc-js, no download); starting the local chain on ${RPC_URL} and Postgres meanwhile...`);
-  start("chain", bin("hardhat"), ["node", "--hostname", "127.0.0.1", "--port", String(port("RPC_PORT", 8545)), "--no-deploy"]);
-  const databaseStarted = (databaseStarting = startEmbeddedPostgres({ dataDir: path.join(DATA_DIR, "postgres"), port: PG_PORT })).then((db) => (database = db));
+  log("compiling contracts (solc-js from the solc npm package, no download)...");
   // Three compilation jobs (two contracts have their own optimizer settings): run them side by side. Hardhat's
   // default is one job per core minus one, i.e. one at a time on a 2-core machine (47 s instead of 31 s).
-  const compiled = await runToEnd(bin("hardhat"), ["compile", "--quiet", "--concurrency", "3"]);
-  if (compiled !== 0) throw new Error("compilation failed");
+  const compile = spawnSync(bin("hardhat"), ["compile", "--quiet", "--concurrency", "3"], { cwd: root, stdio: "inherit" });
+  if (compile.status !== 0) throw new Error("compilation failed");
+
+  log(`starting the local chain on ${RPC_URL}...`);
+  start("chain", bin("hardhat"), ["node", "--hostname", "127.0.0.1", "--port", String(port("RPC_PORT", 8545)), "--no-deploy"]);
   await until("the local chain", () => rpc("eth_chainId").then(() => true), 60_000);
 
   log("deploying and seeding the protocol (deploy scripts, fresh chain)...");
@@ -157,7 +142,8 @@ async function main() {
   log("demo state: a sample proposal and the renter's escrow on the demo model...");
   const demo = await seedDemo({ root, network: NETWORK, rpcUrl: RPC_URL });
 
-  await databaseStarted;
+  log(`starting the embedded Postgres on port ${PG_PORT}...`);
+  database = await startEmbeddedPostgres({ dataDir: path.join(DATA_DIR, "postgres"), port: PG_PORT });
   // The chain is new: whatever the indexer stored for an earlier one is wrong now.
   const client = new pg.Client(database.url);
   await client.connect();
