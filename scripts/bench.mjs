@@ -4,6 +4,7 @@
 //   consensus  four consensus-node processes on a Hardhat node: report -> settlement latency, settlements/s
 //   indexer    the real indexer vs an empty-handler Ponder app over >= 10,000 events; block -> row lag
 //   orchestrator  latency the orchestrator adds over calling a provider gateway directly; queries/s through it
+//   start      npm start's cold start to ready, fresh (compiling first) and compiled
 //   api        the GraphQL API (cached and uncached) vs Ponder's built-in /graphql on three queries (autocannon)
 import { spawnSync } from "node:child_process";
 import path from "node:path";
@@ -16,6 +17,7 @@ const benches = [
   { name: "indexer", cmd: process.execPath, args: ["--import", "tsx", "bench/indexer.ts"] },
   { name: "api", cmd: process.execPath, args: ["--import", "tsx", "bench/api.ts"] },
   { name: "orchestrator", cmd: process.execPath, args: ["--import", "tsx", "bench/orchestrator.ts"] },
+  { name: "start", cmd: process.execPath, args: ["--import", "tsx", "bench/start.ts"] },
 ];
 const only = process.argv.slice(2);
 for (const bench of benches.filter((b) => only.length === 0 || only.includes(b.name))) {

@@ -4,7 +4,7 @@ import { time } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import type { Interface } from "ethers";
 import { CATEGORIES } from "../../config/parameters";
-import { LAUNCH_MODELS, priceInFtns, UNIT_IDS } from "../../config/launch-models";
+import { DEMO_MODEL, LAUNCH_MODELS, priceInFtns, UNIT_IDS } from "../../config/launch-models";
 import { deployProtocol, ftns, impersonate } from "../support/fixtures";
 import { signClose, signReceipt } from "../support/marketplace";
 
@@ -96,6 +96,10 @@ describe("ModelMarketplace", () => {
         expect(json.name).to.equal(model.name);
         expect(listing.contentHash).to.equal(ethers.keccak256(ethers.toUtf8Bytes(JSON.stringify(json))));
       }
+      // Local networks add the demo provider's own model right after them.
+      const demo = await marketplace.getListing(LAUNCH_MODELS.length + 1);
+      expect(JSON.parse(Buffer.from(demo.metadataURI.split(",")[1], "base64").toString()).name).to.equal(DEMO_MODEL.name);
+      expect(demo.pricePerUnit).to.equal(priceInFtns(DEMO_MODEL));
       // GPT-4 Turbo: $0.03 per 1K tokens at 0.10 USD/FTNS = 0.0003 FTNS per token.
       expect((await marketplace.getListing(1)).pricePerUnit).to.equal(ftns("0.0003"));
     });
@@ -129,13 +133,14 @@ describe("ModelMarketplace", () => {
     it("lists a model, pulls the bond and emits everything an indexer needs", async () => {
       const { marketplace, provider, creator, token } = await marketFixture();
       const before = await token.balanceOf(provider.address);
+      const next = (await marketplace.listingCount()) + 1n;
       await expect(
         marketplace.connect(provider).list(ethers.id("m2"), "ipfs://m2", 3, Unit.Second, ftns(1), creator.address, 100, ftns(150)),
       )
         .to.emit(marketplace, "Listed")
-        .withArgs(10n, provider.address, 3, ethers.id("m2"), "ipfs://m2", Unit.Second, ftns(1), creator.address, 100, ftns(150));
+        .withArgs(next, provider.address, 3, ethers.id("m2"), "ipfs://m2", Unit.Second, ftns(1), creator.address, 100, ftns(150));
       expect(await token.balanceOf(provider.address)).to.equal(before - ftns(150));
-      const listing = await marketplace.getListing(10n);
+      const listing = await marketplace.getListing(next);
       expect(listing.provider).to.equal(provider.address);
       expect(listing.bond).to.equal(ftns(150));
       expect(listing.metadataURI).to.equal("ipfs://m2");
@@ -248,13 +253,14 @@ describe("ModelMarketplace", () => {
       const f = await marketFixture();
       const { marketplace, renter, provider, listingId, token } = f;
       const expiresAt = (await time.latest()) + 3600;
+      const held = await token.balanceOf(await marketplace.getAddress()); // the listings' bonds
       await expect(marketplace.connect(renter).openEscrow(listingId, ftns(100), ftns(80), expiresAt))
         .to.emit(marketplace, "EscrowOpened")
         .withArgs(1n, listingId, renter.address, provider.address, ftns(100), ftns(80), PRICE, expiresAt);
       const escrow = await marketplace.getEscrow(1n);
       expect(escrow.status).to.equal(EscrowStatus.Open);
       expect(escrow.spendCap).to.equal(ftns(80));
-      expect(await token.balanceOf(await marketplace.getAddress())).to.equal(ftns(100) + ftns(100) + ftns(800));
+      expect(await token.balanceOf(await marketplace.getAddress())).to.equal(held + ftns(100));
       expect((await marketplace.getListing(listingId)).openEscrows).to.equal(1n);
     });
 

@@ -25,6 +25,7 @@ import {
   type UsageAuthorization,
 } from "../shared/authorization";
 import { readEscrow, type ChainReader, type Escrow } from "../shared/chain";
+import { errorReply, type Reply } from "../shared/http";
 import { HttpTimeout, post, type HttpReply } from "../shared/http-client";
 import { BadRequest, PaymentRequired, WorkerError } from "../shared/errors";
 import type { ReportForwarder } from "../shared/forwarder";
@@ -33,12 +34,6 @@ import { parseReport, type UsageReport } from "../shared/usage-report";
 import { parseRequest, type Endpoint } from "../provider-gateway/backend";
 import type { ProviderRegistry, ServedListing } from "./registry";
 import type { ServiceStats } from "./ranking";
-
-export interface Reply {
-  status: number;
-  body: string;
-  headers: Record<string, string>;
-}
 
 interface Candidate {
   listingId: bigint;
@@ -97,11 +92,7 @@ export class Orchestrator {
     try {
       return await this.route(endpoint, raw, headers);
     } catch (error) {
-      if (error instanceof WorkerError) {
-        return { status: error.status, body: JSON.stringify({ error: { code: error.code, message: error.message, details: error.details } }), headers: {} };
-      }
-      this.log.error({ err: error }, "unexpected error");
-      return { status: 500, body: JSON.stringify({ error: { code: "internal", message: "internal error" } }), headers: {} };
+      return errorReply(error, this.log);
     }
   }
 

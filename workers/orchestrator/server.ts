@@ -9,7 +9,7 @@ import http from "node:http";
 import client from "prom-client";
 import { CATEGORIES } from "../../config/parameters";
 import { WorkerError } from "../shared/errors";
-import { readBody, sendError, sendJson } from "../shared/http";
+import { readBody, sendError, sendJson, sendMetrics, sendReply } from "../shared/http";
 import type { Logger } from "../shared/logger";
 import { ENDPOINTS, type Endpoint } from "../provider-gateway/backend";
 import { UNIT_NAMES } from "../provider-gateway/gateway";
@@ -64,12 +64,7 @@ export function createOrchestratorServer(
         });
         return sendJson(res, 200, { object: "list", data });
       }
-      if (req.method === "GET" && path === "/metrics") {
-        const text = await metrics.registry.metrics();
-        res.writeHead(200, { "content-type": metrics.registry.contentType });
-        res.end(text);
-        return;
-      }
+      if (req.method === "GET" && path === "/metrics") return sendMetrics(res, metrics.registry);
       if (req.method === "POST" && ENDPOINTS.includes(path as Endpoint)) {
         const started = performance.now();
         const raw = await readBody(req, bodyLimit);
@@ -78,9 +73,7 @@ export function createOrchestratorServer(
         const elapsed = performance.now() - started;
         metrics.latency.observe(elapsed / 1000);
         if (reply.headers["server-timing"]) reply.headers["server-timing"] += `, total;dur=${elapsed.toFixed(2)}`;
-        res.writeHead(reply.status, { "content-type": "application/json", "content-length": Buffer.byteLength(reply.body), ...reply.headers });
-        res.end(reply.body);
-        return;
+        return sendReply(res, reply);
       }
       throw new WorkerError(`no route for ${req.method} ${path}`, "not-found", 404);
     } catch (error) {

@@ -23,6 +23,7 @@ import {
 import { readEscrow, readListing, type ChainContext, type Escrow, type Listing } from "../shared/chain";
 import { ChainClock } from "../shared/clock";
 import { BadRequest, PaymentRequired, Unauthorized, WorkerError } from "../shared/errors";
+import { errorReply, type Reply } from "../shared/http";
 import type { Logger } from "../shared/logger";
 import { reportToJson, signProviderReport, type UsageReport } from "../shared/usage-report";
 import type { Backend, BackendResult, Endpoint } from "./backend";
@@ -30,17 +31,6 @@ import { parseRequest } from "./backend";
 import type { UsageBook } from "./usage-book";
 
 export const UNIT_NAMES = ["token", "request", "second"] as const;
-
-export interface GatewayReply {
-  status: number;
-  body: string;
-  headers: Record<string, string>;
-}
-
-export interface ServedListing {
-  listingId: bigint;
-  listing: Listing;
-}
 
 export interface GatewayHooks {
   /** Called with each signed report (e.g. to hand it to consensus nodes); must not throw. */
@@ -97,7 +87,7 @@ export class ProviderGateway {
     };
   }
 
-  async handle(endpoint: Endpoint, raw: Buffer, headers: Record<string, string | string[] | undefined>): Promise<GatewayReply> {
+  async handle(endpoint: Endpoint, raw: Buffer, headers: Record<string, string | string[] | undefined>): Promise<Reply> {
     try {
       let parsed: unknown;
       try {
@@ -112,12 +102,8 @@ export class ProviderGateway {
       const escrow = await this.checkEscrow(auth);
       return await this.book.withEscrow(auth.escrowId, () => this.serve(endpoint, body, auth, escrow));
     } catch (error) {
-      if (error instanceof WorkerError) {
-        if (error.status >= 500) this.log.warn({ err: error.message, code: error.code }, "request failed");
-        return { status: error.status, body: JSON.stringify({ error: { code: error.code, message: error.message, details: error.details } }), headers: {} };
-      }
-      this.log.error({ err: error }, "unexpected error");
-      return { status: 500, body: JSON.stringify({ error: { code: "internal", message: "internal error" } }), headers: {} };
+      if (error instanceof WorkerError && error.status >= 500) this.log.warn({ err: error.message, code: error.code }, "request failed");
+      return errorReply(error, this.log);
     }
   }
 

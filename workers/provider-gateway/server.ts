@@ -9,7 +9,7 @@
 import http from "node:http";
 import client from "prom-client";
 import { WorkerError } from "../shared/errors";
-import { readBody, sendError, sendJson } from "../shared/http";
+import { readBody, sendError, sendJson, sendMetrics, sendReply } from "../shared/http";
 import type { Logger } from "../shared/logger";
 import { ENDPOINTS, type Endpoint } from "./backend";
 import type { ProviderGateway } from "./gateway";
@@ -40,12 +40,7 @@ export function createGatewayServer(gateway: ProviderGateway, metrics: GatewayMe
         const info = gateway.info();
         return sendJson(res, 200, { object: "list", data: [{ id: info.model, object: "model", owned_by: info.provider, listings: info.listings }] });
       }
-      if (req.method === "GET" && path === "/metrics") {
-        const text = await metrics.registry.metrics();
-        res.writeHead(200, { "content-type": metrics.registry.contentType });
-        res.end(text);
-        return;
-      }
+      if (req.method === "GET" && path === "/metrics") return sendMetrics(res, metrics.registry);
       if (req.method === "POST" && ENDPOINTS.includes(path as Endpoint)) {
         const started = performance.now();
         const raw = await readBody(req, bodyLimit);
@@ -54,9 +49,7 @@ export function createGatewayServer(gateway: ProviderGateway, metrics: GatewayMe
         metrics.latency.observe((performance.now() - started) / 1000);
         const units = reply.headers["x-prsm-units"];
         if (units) metrics.units.inc(Number(units));
-        res.writeHead(reply.status, { "content-type": "application/json", "content-length": Buffer.byteLength(reply.body), ...reply.headers });
-        res.end(reply.body);
-        return;
+        return sendReply(res, reply);
       }
       throw new WorkerError(`no route for ${req.method} ${path}`, "not-found", 404);
     } catch (error) {

@@ -3,6 +3,7 @@
  * 400 on malformed input, 413 on oversize bodies, and errors turned into `{ error: { code, message, details } }`.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Registry } from "prom-client";
 import { BadRequest, WorkerError } from "./errors";
 import type { Logger } from "./logger";
 
@@ -50,4 +51,32 @@ export function sendError(res: ServerResponse, error: unknown, log: Logger): voi
   }
   log.error({ err: error }, "unexpected error");
   sendJson(res, 500, { error: { code: "internal", message: "internal error" } });
+}
+
+/** A JSON answer built by a request handler (the gateway's and the orchestrator's), written by `sendReply`. */
+export interface Reply {
+  status: number;
+  body: string;
+  headers: Record<string, string>;
+}
+
+/** A WorkerError as its status and `{ error: { code, message, details } }`; anything else as a logged 500. */
+export function errorReply(error: unknown, log: Logger): Reply {
+  if (error instanceof WorkerError) {
+    return { status: error.status, body: JSON.stringify({ error: { code: error.code, message: error.message, details: error.details } }), headers: {} };
+  }
+  log.error({ err: error }, "unexpected error");
+  return { status: 500, body: JSON.stringify({ error: { code: "internal", message: "internal error" } }), headers: {} };
+}
+
+export function sendReply(res: ServerResponse, reply: Reply): void {
+  res.writeHead(reply.status, { "content-type": "application/json", "content-length": Buffer.byteLength(reply.body), ...reply.headers });
+  res.end(reply.body);
+}
+
+/** The Prometheus text exposition of `registry` (GET /metrics). */
+export async function sendMetrics(res: ServerResponse, registry: Registry): Promise<void> {
+  const text = await registry.metrics();
+  res.writeHead(200, { "content-type": registry.contentType });
+  res.end(text);
 }
