@@ -43,7 +43,7 @@ function startStack(): Promise<{ child: ChildProcess; output: () => string; seco
   child.stderr!.on("data", (d) => (output += d));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`npm start not ready within 240 s:\n${output}`)), 240_000);
-    child.on("exit", (code) => reject(new Error(`npm start exited (${code}) before it was ready:\n${output}`)));
+    child.on("exit", (code) => reject(new Error(`npm start exited (${code}) before it was ready:\n${output}\n${logTails()}`)));
     child.stdout!.on("data", () => {
       const ready = output.match(/ready: cold start took ([\d.]+) s/);
       if (ready && output.includes("Ctrl-C stops everything")) {
@@ -52,6 +52,13 @@ function startStack(): Promise<{ child: ChildProcess; output: () => string; seco
       }
     });
   });
+}
+
+/** The last lines of each process log npm start wrote: CI keeps no files, so a failure must carry them. */
+function logTails(): string {
+  const dir = path.join(DATA_DIR, "logs");
+  if (!fs.existsSync(dir)) return "";
+  return fs.readdirSync(dir).map((f) => `--- ${f}\n${fs.readFileSync(path.join(dir, f), "utf8").split("\n").slice(-15).join("\n").slice(-3000)}`).join("\n");
 }
 
 async function stopStack(child: ChildProcess, signal: NodeJS.Signals) {
