@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End-to-end stage: real processes (hardhat node, workers) under Node's test runner, TypeScript through tsx.
+# Node test-runner stages (test/e2e by default: real processes; test/unit when given), TypeScript through tsx.
 # Files run one at a time (they share the e2e chain port); the last line is "N passed, N failed, N skipped".
 set -euo pipefail
 cd "$(dirname "$0")/.."
