@@ -18,6 +18,7 @@ import {
 } from "viem";
 import { hardhat, polygon, polygonAmoy } from "viem/chains";
 import type { LocalAccount } from "viem/accounts";
+import { ConfigError } from "../../config/env";
 import { loadDeployment, type DeployedContract } from "./deployment";
 
 export interface Escrow {
@@ -75,7 +76,13 @@ export async function connectChain(options: { rpcUrl: string; network: string; a
 
 export async function connectReader(options: { rpcUrl: string; network: string }): Promise<ChainReader & { transport: Transport }> {
   const probe = createPublicClient({ transport: http(options.rpcUrl, { retryCount: 2, timeout: 10_000 }) });
-  const chainId = await probe.getChainId();
+  let chainId: number;
+  try {
+    chainId = await probe.getChainId();
+  } catch (error) {
+    // Name the setting: at start, an unreachable RPC is a configuration problem far more often than an outage.
+    throw new ConfigError("RPC_URL", `no JSON-RPC answer from ${options.rpcUrl} (${(error as Error).message.split("\n")[0]})`);
+  }
   const chain =
     KNOWN_CHAINS[chainId] ??
     defineChain({ id: chainId, name: `chain-${chainId}`, nativeCurrency: { name: "POL", symbol: "POL", decimals: 18 }, rpcUrls: { default: { http: [options.rpcUrl] } } });
