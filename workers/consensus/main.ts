@@ -14,6 +14,7 @@ import type { Hex } from "viem";
 import { ConfigError, intEnv, optionalEnv, requireEnv, requirePrivateKey, requireUrl } from "../../config/env";
 import { connectChain } from "../shared/chain";
 import { createLogger } from "../shared/logger";
+import { runMain, stopOnSignals } from "../shared/process";
 import { ConsensusNode } from "./node";
 import { createServer } from "./server";
 
@@ -63,16 +64,7 @@ async function main() {
     log.info({ url: `http://${host}:${actualPort}`, epoch: node.epoch()?.epoch.toString(), network }, "consensus node listening");
   });
 
-  const shutdown = () => {
-    node.stop();
-    server.close(() => process.exit(0));
-    setTimeout(() => process.exit(0), 2_000).unref();
-  };
-  process.on("SIGINT", shutdown);
-  process.on("SIGTERM", shutdown);
+  stopOnSignals(server, () => node.stop());
 }
 
-main().catch((error: Error) => {
-  process.stderr.write(`consensus node failed to start: ${error.message}\n`);
-  process.exit(1);
-});
+runMain("consensus node", main);

@@ -15,6 +15,7 @@ import { ConfigError, intEnv, optionalEnv, requireEnv, requireUrl } from "../../
 import { connectReader } from "../shared/chain";
 import { ReportForwarder, urlList } from "../shared/forwarder";
 import { createLogger } from "../shared/logger";
+import { runMain, stopOnSignals } from "../shared/process";
 import { Orchestrator } from "./orchestrator";
 import { ServiceStats } from "./ranking";
 import { ProviderRegistry } from "./registry";
@@ -57,16 +58,7 @@ async function main() {
     log.info({ url: `http://${host}:${port}`, gateways, nodes, listings: registry.all().map((s) => s.listingId.toString()) }, "orchestrator listening");
   });
 
-  const shutdown = () => {
-    registry.stop();
-    server.close(() => process.exit(0));
-    setTimeout(() => process.exit(0), 2_000).unref();
-  };
-  process.on("SIGINT", shutdown);
-  process.on("SIGTERM", shutdown);
+  stopOnSignals(server, () => registry.stop());
 }
 
-main().catch((error: Error) => {
-  process.stderr.write(`orchestrator failed to start: ${error.message}\n`);
-  process.exit(1);
-});
+runMain("orchestrator", main);

@@ -18,6 +18,7 @@ import { ConfigError, intEnv, optionalEnv, requireEnv, requirePrivateKey, requir
 import { connectChain } from "../shared/chain";
 import { ReportForwarder, urlList } from "../shared/forwarder";
 import { createLogger } from "../shared/logger";
+import { runMain, stopOnSignals } from "../shared/process";
 import { DemoBackend, UpstreamBackend, type Backend } from "./backend";
 import { ProviderGateway } from "./gateway";
 import { createGatewayServer, GatewayMetrics } from "./server";
@@ -60,15 +61,7 @@ async function main() {
     log.info({ url: `http://${host}:${port}`, listings: ids.map(String), model: model.model, network }, "provider gateway listening");
   });
 
-  const shutdown = () => {
-    server.close(() => process.exit(0));
-    setTimeout(() => process.exit(0), 2_000).unref();
-  };
-  process.on("SIGINT", shutdown);
-  process.on("SIGTERM", shutdown);
+  stopOnSignals(server);
 }
 
-main().catch((error: Error) => {
-  process.stderr.write(`provider gateway failed to start: ${error.message}\n`);
-  process.exit(1);
-});
+runMain("provider gateway", main);
