@@ -9,7 +9,7 @@ import "./tasks";
 
 const SOLC_VERSION = "0.8.28";
 const GOVERNOR_RUNS = 200;
-const MARKETPLACE_RUNS = 500;
+const MARKETPLACE_RUNS = 200;
 
 // No compiler may be downloaded on these machines: compile with the solc-js build shipped in the `solc`
 // npm package, pinned to the same version in package.json.
@@ -35,7 +35,7 @@ const config: HardhatUserConfig = {
       "contracts/FTNSGovernor.sol": { version: SOLC_VERSION, settings: settings(GOVERNOR_RUNS) },
       "contracts/test/ReferenceGovernor.sol": { version: SOLC_VERSION, settings: settings(GOVERNOR_RUNS) },
       "contracts/test/FTNSGovernorV2Mock.sol": { version: SOLC_VERSION, settings: settings(GOVERNOR_RUNS) },
-      "contracts/ModelMarketplace.sol": { version: SOLC_VERSION, settings: settings(MARKETPLACE_RUNS) },
+      "contracts/ModelMarketplace.sol": { version: SOLC_VERSION, settings: settings(MARKETPLACE_RUNS, true) },
     },
   },
   networks: networks(),

@@ -34,8 +34,18 @@ export interface ProtocolParameters {
     protocolFeeBps: number;
     /** FTNS a listing must bond to be rentable. */
     minProviderBond: bigint;
+    /** Smallest deposit an escrow may open with (spam and bond-locking guard). */
+    minEscrowDeposit: bigint;
+    /** Longest an escrow may run (expiry at most this far from opening). */
+    maxEscrowDuration: number;
     /** How long a renter may dispute an attested charge before it can be paid out. */
     disputeWindow: number;
+    /** FTNS a renter bonds to dispute a charge; forfeited to the provider when the charge stands. */
+    disputeBond: bigint;
+    /** How long the arbiter has to resolve a dispute; after that the charge stands by default. */
+    disputeResolutionPeriod: number;
+    /** Share of the listing's bond slashed (to the treasury) when the renter wins a dispute, in basis points. */
+    disputeSlashBps: number;
     /** How long a delisted listing's bond stays locked. */
     unbondingDelay: number;
     /** After an escrow expires, how long the provider may still submit charges before anyone may close it. */
@@ -82,7 +92,12 @@ const LIVE: ProtocolParameters = {
   marketplace: {
     protocolFeeBps: 250,
     minProviderBond: 10_000n * 10n ** 18n,
+    minEscrowDeposit: 1n * 10n ** 18n,
+    maxEscrowDuration: 365 * DAY,
     disputeWindow: 14 * DAY,
+    disputeBond: 10n * 10n ** 18n,
+    disputeResolutionPeriod: 14 * DAY,
+    disputeSlashBps: 500,
     unbondingDelay: 7 * DAY,
     settlementGrace: 1 * DAY,
     categories: CATEGORIES,
@@ -115,7 +130,12 @@ const LOCAL: ProtocolParameters = {
   marketplace: {
     protocolFeeBps: 250,
     minProviderBond: 100n * 10n ** 18n,
+    minEscrowDeposit: 10n ** 15n,
+    maxEscrowDuration: 90 * DAY,
     disputeWindow: 300,
+    disputeBond: 1n * 10n ** 18n,
+    disputeResolutionPeriod: 600,
+    disputeSlashBps: 500,
     unbondingDelay: 600,
     settlementGrace: 60,
     categories: CATEGORIES,

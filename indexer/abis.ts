@@ -4695,6 +4695,54 @@ export const ModelMarketplaceAbi = [
     "inputs": [
       {
         "internalType": "uint256",
+        "name": "deposit",
+        "type": "uint256"
+      },
+      {
+        "internalType": "uint256",
+        "name": "minimumDeposit",
+        "type": "uint256"
+      }
+    ],
+    "name": "DepositTooLow",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint256",
+        "name": "chargeId",
+        "type": "uint256"
+      },
+      {
+        "internalType": "uint40",
+        "name": "resolveBy",
+        "type": "uint40"
+      }
+    ],
+    "name": "DisputeDeadlineNotReached",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint256",
+        "name": "chargeId",
+        "type": "uint256"
+      },
+      {
+        "internalType": "uint40",
+        "name": "resolveBy",
+        "type": "uint40"
+      }
+    ],
+    "name": "DisputeDeadlinePassed",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint256",
         "name": "chargeId",
         "type": "uint256"
       },
@@ -4747,9 +4795,9 @@ export const ModelMarketplaceAbi = [
         "type": "uint256"
       },
       {
-        "internalType": "uint48",
+        "internalType": "uint256",
         "name": "closableAt",
-        "type": "uint48"
+        "type": "uint256"
       }
     ],
     "name": "EscrowNotClosable",
@@ -4844,9 +4892,14 @@ export const ModelMarketplaceAbi = [
   {
     "inputs": [
       {
-        "internalType": "uint48",
+        "internalType": "uint256",
         "name": "expiresAt",
-        "type": "uint48"
+        "type": "uint256"
+      },
+      {
+        "internalType": "uint256",
+        "name": "latestExpiry",
+        "type": "uint256"
       }
     ],
     "name": "InvalidExpiry",
@@ -4855,6 +4908,27 @@ export const ModelMarketplaceAbi = [
   {
     "inputs": [],
     "name": "InvalidInitialization",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "string",
+        "name": "parameter",
+        "type": "string"
+      },
+      {
+        "internalType": "uint256",
+        "name": "value",
+        "type": "uint256"
+      },
+      {
+        "internalType": "uint256",
+        "name": "maximum",
+        "type": "uint256"
+      }
+    ],
+    "name": "InvalidPeriod",
     "type": "error"
   },
   {
@@ -4914,6 +4988,22 @@ export const ModelMarketplaceAbi = [
       }
     ],
     "name": "InvalidSignature",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint16",
+        "name": "bps",
+        "type": "uint16"
+      },
+      {
+        "internalType": "uint16",
+        "name": "maxBps",
+        "type": "uint16"
+      }
+    ],
+    "name": "InvalidSlash",
     "type": "error"
   },
   {
@@ -4983,6 +5073,27 @@ export const ModelMarketplaceAbi = [
         "type": "uint256"
       },
       {
+        "internalType": "uint256",
+        "name": "cumulativeUnits",
+        "type": "uint256"
+      },
+      {
+        "internalType": "uint256",
+        "name": "unitsAccounted",
+        "type": "uint256"
+      }
+    ],
+    "name": "NoNewUsage",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint256",
+        "name": "escrowId",
+        "type": "uint256"
+      },
+      {
         "internalType": "address",
         "name": "caller",
         "type": "address"
@@ -5040,8 +5151,45 @@ export const ModelMarketplaceAbi = [
     "type": "error"
   },
   {
+    "inputs": [
+      {
+        "internalType": "uint256",
+        "name": "listingId",
+        "type": "uint256"
+      },
+      {
+        "internalType": "uint256",
+        "name": "price",
+        "type": "uint256"
+      },
+      {
+        "internalType": "uint256",
+        "name": "maxPricePerUnit",
+        "type": "uint256"
+      }
+    ],
+    "name": "PriceAboveMaximum",
+    "type": "error"
+  },
+  {
     "inputs": [],
     "name": "ReentrancyGuardReentrantCall",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint8",
+        "name": "bits",
+        "type": "uint8"
+      },
+      {
+        "internalType": "uint256",
+        "name": "value",
+        "type": "uint256"
+      }
+    ],
+    "name": "SafeCastOverflowedUintDowncast",
     "type": "error"
   },
   {
@@ -5063,9 +5211,9 @@ export const ModelMarketplaceAbi = [
         "type": "uint256"
       },
       {
-        "internalType": "uint48",
+        "internalType": "uint256",
         "name": "lastChargeAt",
-        "type": "uint48"
+        "type": "uint256"
       }
     ],
     "name": "SettlementPeriodOver",
@@ -5104,27 +5252,6 @@ export const ModelMarketplaceAbi = [
     "type": "error"
   },
   {
-    "inputs": [
-      {
-        "internalType": "uint256",
-        "name": "escrowId",
-        "type": "uint256"
-      },
-      {
-        "internalType": "uint64",
-        "name": "sequence",
-        "type": "uint64"
-      },
-      {
-        "internalType": "uint64",
-        "name": "lastSequence",
-        "type": "uint64"
-      }
-    ],
-    "name": "StaleReceipt",
-    "type": "error"
-  },
-  {
     "inputs": [],
     "name": "UUPSUnauthorizedCallContext",
     "type": "error"
@@ -5138,27 +5265,6 @@ export const ModelMarketplaceAbi = [
       }
     ],
     "name": "UUPSUnsupportedProxiableUUID",
-    "type": "error"
-  },
-  {
-    "inputs": [
-      {
-        "internalType": "uint256",
-        "name": "escrowId",
-        "type": "uint256"
-      },
-      {
-        "internalType": "uint256",
-        "name": "cumulativeUnits",
-        "type": "uint256"
-      },
-      {
-        "internalType": "uint256",
-        "name": "unitsCharged",
-        "type": "uint256"
-      }
-    ],
-    "name": "UnitsDecreased",
     "type": "error"
   },
   {
@@ -5269,6 +5375,18 @@ export const ModelMarketplaceAbi = [
         "internalType": "address",
         "name": "renter",
         "type": "address"
+      },
+      {
+        "indexed": false,
+        "internalType": "uint256",
+        "name": "bond",
+        "type": "uint256"
+      },
+      {
+        "indexed": false,
+        "internalType": "uint40",
+        "name": "resolveBy",
+        "type": "uint40"
       }
     ],
     "name": "ChargeDisputed",
@@ -5340,6 +5458,31 @@ export const ModelMarketplaceAbi = [
       },
       {
         "indexed": true,
+        "internalType": "address",
+        "name": "recipient",
+        "type": "address"
+      },
+      {
+        "indexed": false,
+        "internalType": "uint256",
+        "name": "bond",
+        "type": "uint256"
+      }
+    ],
+    "name": "DisputeBondPaid",
+    "type": "event"
+  },
+  {
+    "anonymous": false,
+    "inputs": [
+      {
+        "indexed": true,
+        "internalType": "uint256",
+        "name": "chargeId",
+        "type": "uint256"
+      },
+      {
+        "indexed": true,
         "internalType": "uint256",
         "name": "escrowId",
         "type": "uint256"
@@ -5361,6 +5504,12 @@ export const ModelMarketplaceAbi = [
         "internalType": "address",
         "name": "resolver",
         "type": "address"
+      },
+      {
+        "indexed": false,
+        "internalType": "bool",
+        "name": "byDefault",
+        "type": "bool"
       }
     ],
     "name": "DisputeResolved",
@@ -5587,6 +5736,44 @@ export const ModelMarketplaceAbi = [
     "inputs": [
       {
         "indexed": false,
+        "internalType": "uint32",
+        "name": "oldDuration",
+        "type": "uint32"
+      },
+      {
+        "indexed": false,
+        "internalType": "uint32",
+        "name": "newDuration",
+        "type": "uint32"
+      }
+    ],
+    "name": "MaxEscrowDurationUpdated",
+    "type": "event"
+  },
+  {
+    "anonymous": false,
+    "inputs": [
+      {
+        "indexed": false,
+        "internalType": "uint256",
+        "name": "oldDeposit",
+        "type": "uint256"
+      },
+      {
+        "indexed": false,
+        "internalType": "uint256",
+        "name": "newDeposit",
+        "type": "uint256"
+      }
+    ],
+    "name": "MinEscrowDepositUpdated",
+    "type": "event"
+  },
+  {
+    "anonymous": false,
+    "inputs": [
+      {
+        "indexed": false,
         "internalType": "uint256",
         "name": "oldBond",
         "type": "uint256"
@@ -5643,6 +5830,37 @@ export const ModelMarketplaceAbi = [
       }
     ],
     "name": "ProtocolFeeUpdated",
+    "type": "event"
+  },
+  {
+    "anonymous": false,
+    "inputs": [
+      {
+        "indexed": true,
+        "internalType": "uint256",
+        "name": "listingId",
+        "type": "uint256"
+      },
+      {
+        "indexed": true,
+        "internalType": "uint256",
+        "name": "chargeId",
+        "type": "uint256"
+      },
+      {
+        "indexed": false,
+        "internalType": "uint256",
+        "name": "amount",
+        "type": "uint256"
+      },
+      {
+        "indexed": false,
+        "internalType": "uint256",
+        "name": "remainingBond",
+        "type": "uint256"
+      }
+    ],
+    "name": "ProviderSlashed",
     "type": "event"
   },
   {
@@ -5768,6 +5986,55 @@ export const ModelMarketplaceAbi = [
       }
     ],
     "name": "SettlementGraceUpdated",
+    "type": "event"
+  },
+  {
+    "anonymous": false,
+    "inputs": [
+      {
+        "indexed": true,
+        "internalType": "uint16",
+        "name": "termsId",
+        "type": "uint16"
+      },
+      {
+        "indexed": false,
+        "internalType": "uint16",
+        "name": "protocolFeeBps",
+        "type": "uint16"
+      },
+      {
+        "indexed": false,
+        "internalType": "uint48",
+        "name": "settlementGrace",
+        "type": "uint48"
+      },
+      {
+        "indexed": false,
+        "internalType": "uint48",
+        "name": "disputeWindow",
+        "type": "uint48"
+      },
+      {
+        "indexed": false,
+        "internalType": "uint48",
+        "name": "disputeResolutionPeriod",
+        "type": "uint48"
+      },
+      {
+        "indexed": false,
+        "internalType": "uint16",
+        "name": "disputeSlashBps",
+        "type": "uint16"
+      },
+      {
+        "indexed": false,
+        "internalType": "uint256",
+        "name": "disputeBond",
+        "type": "uint256"
+      }
+    ],
+    "name": "TermsUpdated",
     "type": "event"
   },
   {
@@ -5922,6 +6189,32 @@ export const ModelMarketplaceAbi = [
         "internalType": "bytes32",
         "name": "",
         "type": "bytes32"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [],
+    "name": "MAX_ESCROW_DURATION",
+    "outputs": [
+      {
+        "internalType": "uint256",
+        "name": "",
+        "type": "uint256"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [],
+    "name": "MAX_PERIOD",
+    "outputs": [
+      {
+        "internalType": "uint256",
+        "name": "",
+        "type": "uint256"
       }
     ],
     "stateMutability": "view",
@@ -6126,11 +6419,6 @@ export const ModelMarketplaceAbi = [
         "type": "uint256"
       },
       {
-        "internalType": "uint64",
-        "name": "sequence",
-        "type": "uint64"
-      },
-      {
         "internalType": "uint256",
         "name": "deadline",
         "type": "uint256"
@@ -6186,6 +6474,32 @@ export const ModelMarketplaceAbi = [
     "name": "closeEscrowByAgreement",
     "outputs": [],
     "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint256",
+        "name": "escrowId",
+        "type": "uint256"
+      }
+    ],
+    "name": "closeEscrowByProvider",
+    "outputs": [],
+    "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [],
+    "name": "currentTermsId",
+    "outputs": [
+      {
+        "internalType": "uint16",
+        "name": "",
+        "type": "uint16"
+      }
+    ],
+    "stateMutability": "view",
     "type": "function"
   },
   {
@@ -6314,6 +6628,11 @@ export const ModelMarketplaceAbi = [
             "internalType": "enum IModelMarketplace.ChargeStatus",
             "name": "status",
             "type": "uint8"
+          },
+          {
+            "internalType": "uint40",
+            "name": "resolveBy",
+            "type": "uint40"
           }
         ],
         "internalType": "struct IModelMarketplace.Charge",
@@ -6373,7 +6692,7 @@ export const ModelMarketplaceAbi = [
           },
           {
             "internalType": "uint64",
-            "name": "sequence",
+            "name": "units",
             "type": "uint64"
           },
           {
@@ -6385,6 +6704,11 @@ export const ModelMarketplaceAbi = [
             "internalType": "uint96",
             "name": "spendCap",
             "type": "uint96"
+          },
+          {
+            "internalType": "uint16",
+            "name": "termsId",
+            "type": "uint16"
           }
         ],
         "internalType": "struct IModelMarketplace.Escrow",
@@ -6508,6 +6832,57 @@ export const ModelMarketplaceAbi = [
   {
     "inputs": [
       {
+        "internalType": "uint16",
+        "name": "termsId",
+        "type": "uint16"
+      }
+    ],
+    "name": "getTerms",
+    "outputs": [
+      {
+        "components": [
+          {
+            "internalType": "uint16",
+            "name": "protocolFeeBps",
+            "type": "uint16"
+          },
+          {
+            "internalType": "uint48",
+            "name": "settlementGrace",
+            "type": "uint48"
+          },
+          {
+            "internalType": "uint48",
+            "name": "disputeWindow",
+            "type": "uint48"
+          },
+          {
+            "internalType": "uint48",
+            "name": "disputeResolutionPeriod",
+            "type": "uint48"
+          },
+          {
+            "internalType": "uint16",
+            "name": "disputeSlashBps",
+            "type": "uint16"
+          },
+          {
+            "internalType": "uint80",
+            "name": "disputeBond",
+            "type": "uint80"
+          }
+        ],
+        "internalType": "struct IModelMarketplace.Terms",
+        "name": "",
+        "type": "tuple"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
         "internalType": "bytes32",
         "name": "role",
         "type": "bytes32"
@@ -6572,6 +6947,16 @@ export const ModelMarketplaceAbi = [
             "type": "uint96"
           },
           {
+            "internalType": "uint72",
+            "name": "minEscrowDeposit",
+            "type": "uint72"
+          },
+          {
+            "internalType": "uint32",
+            "name": "maxEscrowDuration",
+            "type": "uint32"
+          },
+          {
             "internalType": "uint48",
             "name": "disputeWindow",
             "type": "uint48"
@@ -6585,6 +6970,21 @@ export const ModelMarketplaceAbi = [
             "internalType": "uint48",
             "name": "settlementGrace",
             "type": "uint48"
+          },
+          {
+            "internalType": "uint80",
+            "name": "disputeBond",
+            "type": "uint80"
+          },
+          {
+            "internalType": "uint48",
+            "name": "disputeResolutionPeriod",
+            "type": "uint48"
+          },
+          {
+            "internalType": "uint16",
+            "name": "disputeSlashBps",
+            "type": "uint16"
           },
           {
             "internalType": "address",
@@ -6676,6 +7076,32 @@ export const ModelMarketplaceAbi = [
   },
   {
     "inputs": [],
+    "name": "maxEscrowDuration",
+    "outputs": [
+      {
+        "internalType": "uint32",
+        "name": "",
+        "type": "uint32"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [],
+    "name": "minEscrowDeposit",
+    "outputs": [
+      {
+        "internalType": "uint256",
+        "name": "",
+        "type": "uint256"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [],
     "name": "minProviderBond",
     "outputs": [
       {
@@ -6708,6 +7134,11 @@ export const ModelMarketplaceAbi = [
         "internalType": "uint48",
         "name": "expiresAt",
         "type": "uint48"
+      },
+      {
+        "internalType": "uint96",
+        "name": "maxPricePerUnit",
+        "type": "uint96"
       }
     ],
     "name": "openEscrow",
@@ -6742,6 +7173,11 @@ export const ModelMarketplaceAbi = [
         "internalType": "uint48",
         "name": "expiresAt",
         "type": "uint48"
+      },
+      {
+        "internalType": "uint96",
+        "name": "maxPricePerUnit",
+        "type": "uint96"
       },
       {
         "internalType": "uint256",
@@ -6890,6 +7326,19 @@ export const ModelMarketplaceAbi = [
   {
     "inputs": [
       {
+        "internalType": "uint256",
+        "name": "chargeId",
+        "type": "uint256"
+      }
+    ],
+    "name": "resolveExpiredDispute",
+    "outputs": [],
+    "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
         "internalType": "bytes32",
         "name": "role",
         "type": "bytes32"
@@ -6921,6 +7370,29 @@ export const ModelMarketplaceAbi = [
   {
     "inputs": [
       {
+        "internalType": "uint80",
+        "name": "bond",
+        "type": "uint80"
+      },
+      {
+        "internalType": "uint48",
+        "name": "resolutionPeriod",
+        "type": "uint48"
+      },
+      {
+        "internalType": "uint16",
+        "name": "slashBps",
+        "type": "uint16"
+      }
+    ],
+    "name": "setDisputeTerms",
+    "outputs": [],
+    "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
         "internalType": "uint48",
         "name": "window",
         "type": "uint48"
@@ -6945,6 +7417,32 @@ export const ModelMarketplaceAbi = [
       }
     ],
     "name": "setListingActive",
+    "outputs": [],
+    "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint32",
+        "name": "duration",
+        "type": "uint32"
+      }
+    ],
+    "name": "setMaxEscrowDuration",
+    "outputs": [],
+    "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint72",
+        "name": "deposit",
+        "type": "uint72"
+      }
+    ],
+    "name": "setMinEscrowDeposit",
     "outputs": [],
     "stateMutability": "nonpayable",
     "type": "function"
