@@ -58,6 +58,7 @@ export const ENTITIES: EntitySpec[] = [
     fields: {
       id: f("bigint"), listingId: f("bigint"), renter: f("hex"), provider: f("hex"), deposit: f("bigint"), spendCap: f("bigint"),
       pricePerUnit: f("bigint"), expiresAt: f("bigint"), charged: f("bigint"), refundedByDisputes: f("bigint"), sequence: f("bigint"),
+      units: f("bigint"),
       status: f("text"), refund: f("bigint", true), closedBy: f("hex", true), openedAt: f("bigint"), closedAt: f("bigint", true),
     },
   },
@@ -85,6 +86,7 @@ export const ENTITIES: EntitySpec[] = [
     fields: {
       chargeId: f("bigint"), escrowId: f("bigint"), renter: f("hex"), openedAt: f("bigint"), resolved: f("bool"),
       paidToProvider: f("bool", true), amount: f("bigint", true), resolver: f("hex", true), resolvedAt: f("bigint", true),
+      bond: f("bigint", true), resolveBy: f("bigint", true), byDefault: f("bool", true),
     },
   },
   {

@@ -2,7 +2,8 @@
  * Consensus benchmark: four real consensus-node processes against a Hardhat node (automine, so block time is zero
  * and what is measured is the nodes' own work plus the chain's processing of the settlement transaction).
  *
- *   latency     a provider's report POSTed to one node -> the escrow's sequence advanced on chain (sequential runs)
+ *   latency     a provider's report POSTed to one node -> its attested charge on chain (UsageCharged with the report's
+ *               sequence; sequential runs)
  *   throughput  many reports for different escrows POSTed at once -> all settled; settlements per second
  *
  * Writes bench/results/consensus.md and consensus.json. Run with `npm run bench` (or `node --import tsx bench/consensus.ts`).
@@ -105,7 +106,8 @@ async function main() {
     }
     latencies.sort((a, b) => a - b);
 
-    // Throughput: every escrow's next report at once, spread over the nodes; two rounds (sequence 1 then 2).
+    // Throughput: every escrow's next report at once, spread over the nodes; two rounds (sequence 1 then 2, each
+    // for 100 more cumulative units: usage is ordered by cumulative units, so a round must add new units).
     const batch = escrows.slice(LATENCY_RUNS);
     const t0 = performance.now();
     for (let round = 1; round <= THROUGHPUT_ROUNDS; round++) {

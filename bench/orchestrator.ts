@@ -70,9 +70,10 @@ async function main() {
     const renter = walletFor(chain, RENTER);
     await send(chain, await renter.writeContract({ ...token, abi: token.abi as never, functionName: "approve", args: [market.address, 10n ** 24n] }));
     const now = (await chain.publicClient.getBlock()).timestamp;
+    const { pricePerUnit } = await readContract<{ pricePerUnit: bigint }>(chain, market, "getListing", [DEMO_LISTING]);
     const escrows: bigint[] = [];
     for (let i = 0; i < ESCROWS; i++) {
-      await send(chain, await renter.writeContract({ ...market, abi: market.abi as never, functionName: "openEscrow", args: [DEMO_LISTING, 5_000n * 10n ** 18n, 5_000n * 10n ** 18n, now + 7_200n] }));
+      await send(chain, await renter.writeContract({ ...market, abi: market.abi as never, functionName: "openEscrow", args: [DEMO_LISTING, 5_000n * 10n ** 18n, 5_000n * 10n ** 18n, now + 7_200n, pricePerUnit] }));
       escrows.push(await readContract<bigint>(chain, market, "escrowCount"));
     }
     // One authorization per escrow for this body, with room for every request the run can send.

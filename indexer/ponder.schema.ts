@@ -91,11 +91,20 @@ export const escrow = onchainTable(
     spendCap: t.bigint().notNull(),
     pricePerUnit: t.bigint().notNull(),
     expiresAt: t.bigint().notNull(),
-    /** Charged so far (settled, pending and disputed charges); deposit - charged is what remains. */
+    /**
+     * What counts against the spend cap (settled, pending and disputed charges); deposit - charged is what remains.
+     * A dispute refunded while the escrow is open gives its amount back here.
+     */
     charged: t.bigint().notNull(),
-    /** Disputes resolved in the renter's favour hand money back to the escrow's renter as a payout. */
+    /**
+     * Disputes resolved in the renter's favour: returned to the escrow while it is open (subtracted from `charged`),
+     * or paid to the renter as a payout once it has closed.
+     */
     refundedByDisputes: t.bigint().notNull(),
+    /** The last attested report's number (receipt charges carry none): 0 until a committee-attested charge. */
     sequence: t.bigint().notNull(),
+    /** Cumulative usage accounted (the last charge's cumulative units); refunded units stay accounted. */
+    units: t.bigint().notNull(),
     /** "open" or "closed". */
     status: t.text().notNull(),
     refund: t.bigint(),
@@ -163,9 +172,15 @@ export const dispute = onchainTable(
     chargeId: t.bigint().primaryKey(),
     escrowId: t.bigint().notNull(),
     renter: t.hex().notNull(),
+    /** FTNS the renter bonded to dispute (the escrow's terms'); to the provider if the charge stands. */
+    bond: t.bigint(),
+    /** The arbiter's deadline; after it, anyone may let the charge stand (resolveExpiredDispute). */
+    resolveBy: t.bigint(),
     openedAt: t.bigint().notNull(),
     resolved: t.boolean().notNull(),
     paidToProvider: t.boolean(),
+    /** Set on resolution: true when nobody resolved it before its deadline and the charge stood by default. */
+    byDefault: t.boolean(),
     amount: t.bigint(),
     resolver: t.hex(),
     resolvedAt: t.bigint(),

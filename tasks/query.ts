@@ -4,8 +4,8 @@
  *   npx hardhat market:query --text "Markets rallied on Monday ..." --network localhost --from 1 [--escrow 3]
  * The renter's key signs an authorization for the request (it never leaves this process), the orchestrator routes
  * it to a provider, the answer and the provider's usage report are checked, and the task waits until the consensus
- * nodes have settled the charge on chain. Usage seen so far is kept in .data/renter/ so the next authorization
- * starts from it.
+ * nodes have settled the charge on chain. The renter's latest acknowledgement (a receipt for the usage it checked)
+ * is kept in .data/renter/, so the next query starts from it and carries it to the provider.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -16,6 +16,7 @@ import { toAccount } from "viem/accounts";
 import type { FederationCommittee, ModelMarketplace } from "../typechain-types";
 import { Deployments } from "../config/deployments";
 import { RenterClient } from "../workers/renter/client";
+import { receiptFromJson, receiptToJson, type UsageReceiptJson } from "../workers/shared/receipt";
 import { contractAt, signerFor, taskError } from "./support";
 
 function stateFile(chainId: bigint, renter: string): string {
@@ -33,14 +34,15 @@ async function openEscrowsOf(market: ModelMarketplace, renter: string): Promise<
   return ids;
 }
 
-async function waitForSettlement(hre: HardhatRuntimeEnvironment, market: ModelMarketplace, escrowId: bigint, sequence: bigint, timeoutS: number) {
+/** Waits until the escrow has accounted `cumulativeUnits` (usage is ordered by cumulative units alone). */
+async function waitForSettlement(hre: HardhatRuntimeEnvironment, market: ModelMarketplace, escrowId: bigint, cumulativeUnits: bigint, timeoutS: number) {
   const deadline = Date.now() + timeoutS * 1000;
   while (Date.now() < deadline) {
     const e = await market.getEscrow(escrowId);
-    if (e.sequence >= sequence) return e;
+    if (e.units >= cumulativeUnits) return e;
     await new Promise((r) => setTimeout(r, 500));
   }
-  throw taskError(`escrow ${escrowId} did not settle sequence ${sequence} within ${timeoutS} s (are the consensus nodes running?)`);
+  throw taskError(`escrow ${escrowId} did not settle ${cumulativeUnits} cumulative units within ${timeoutS} s (are the consensus nodes running?)`);
 }
 
 task("market:query", "Send a query to a rented model through the orchestrator and watch its charge settle")
@@ -78,16 +80,24 @@ task("market:query", "Send a query to a rented model through the orchestrator an
     if (escrowIds.length === 0) throw taskError(`${renter.address} has no open escrow: open one with market:open --listing <id> --deposit <FTNS>`);
     if (!/^\d+$/.test(args.budget)) throw taskError(`--budget: "${args.budget}" is not a whole number of units`);
 
+    const m = await market.eip712Domain();
+    const marketplaceDomain: TypedDataDomain = { name: m[1], version: m[2], chainId: Number(m[3]), verifyingContract: m[4] as Hex };
     const client = new RenterClient(account, domain, String(args.orchestrator).replace(/\/$/, ""), {
       budgetUnits: BigInt(args.budget),
       chainNow: async () => BigInt((await hre.ethers.provider.getBlock("latest"))!.timestamp),
+      marketplaceDomain,
+      // The billing unit from the chain, not from the provider's answer.
+      unitOf: async (escrowId) => Number((await market.getListing((await market.getEscrow(escrowId)).listingId)).unit),
     });
+    // The renter's latest acknowledgement per escrow, kept between runs: the provider serves an escrow only while
+    // what it served stays within its credit window of the renter's acknowledgement, which the next query carries.
     const file = stateFile(chainId, renter.address);
-    const saved: Record<string, string> = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, "utf8")) : {};
+    const saved: Record<string, UsageReceiptJson | string> = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, "utf8")) : {};
     for (const id of escrowIds) {
       const e = await market.getEscrow(id);
-      client.knowUsage(id, e.charged / e.pricePerUnit);
-      if (saved[id.toString()]) client.knowUsage(id, BigInt(saved[id.toString()]!));
+      client.knowUsage(id, e.units);
+      const entry = saved[id.toString()];
+      if (entry && typeof entry === "object") client.restoreReceipt(receiptFromJson(entry));
     }
 
     const chat = args.endpoint === "chat";
@@ -108,7 +118,8 @@ task("market:query", "Send a query to a rented model through the orchestrator an
       throw taskError(`the orchestrator answered ${result.status}: ${result.json.error?.code ?? ""} ${result.json.error?.message ?? result.body.slice(0, 300)}`);
     }
     const report = result.report;
-    saved[report.escrowId.toString()] = report.cumulativeUnits.toString();
+    const receipt = client.lastReceipt(report.escrowId);
+    if (receipt) saved[report.escrowId.toString()] = receiptToJson(receipt);
     fs.mkdirSync(path.dirname(file), { recursive: true });
     fs.writeFileSync(file, JSON.stringify(saved, null, 2));
 
@@ -118,7 +129,7 @@ task("market:query", "Send a query to a rented model through the orchestrator an
     const waitS = Number(args.wait);
     if (!(waitS > 0)) return result;
     console.log("waiting for the consensus nodes to settle the charge on chain ...");
-    const escrow = await waitForSettlement(hre, market, report.escrowId, report.sequence, waitS);
-    console.log(`settled: escrow ${report.escrowId} charged ${hre.ethers.formatEther(escrow.charged)} FTNS in total (sequence ${escrow.sequence})`);
+    const escrow = await waitForSettlement(hre, market, report.escrowId, report.cumulativeUnits, waitS);
+    console.log(`settled: escrow ${report.escrowId} charged ${hre.ethers.formatEther(escrow.charged)} FTNS in total (${escrow.units} units accounted)`);
     return result;
   });

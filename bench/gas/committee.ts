@@ -38,7 +38,8 @@ export async function committeeGas(hre: HardhatRuntimeEnvironment): Promise<GasS
   const domain = { name, version, chainId, verifyingContract };
 
   const settle = async (signerCount: number) => {
-    await marketplace.connect(renter).openEscrow(1, ethers.parseEther("100"), ethers.parseEther("100"), (await ethers.provider.getBlock("latest"))!.timestamp + 3600);
+    const { pricePerUnit } = await marketplace.getListing(1);
+    await marketplace.connect(renter).openEscrow(1, ethers.parseEther("100"), ethers.parseEther("100"), (await ethers.provider.getBlock("latest"))!.timestamp + 3600, pricePerUnit);
     const escrowId = await marketplace.escrowCount();
     const report = { escrowId, cumulativeUnits: 1_000n, sequence: 1n, resultDigest: ethers.id("answers") };
     const epoch = await committee.currentEpoch();

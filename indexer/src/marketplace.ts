@@ -1,4 +1,4 @@
-/** ModelMarketplace: listings and prices, escrows and charges, payouts, withdrawals, disputes, ratings. */
+/** ModelMarketplace: listings and prices, escrows and charges, payouts, withdrawals, disputes and slashes, ratings. */
 import { ponder } from "ponder:registry";
 import schema from "ponder:schema";
 import { bumpDaily, recordEvent } from "../lib/record";
@@ -61,6 +61,12 @@ ponder.on("ModelMarketplace:BondWithdrawn", async ({ event, context }) => {
   await recordEvent(context.db, C, "BondWithdrawn", event);
 });
 
+/** A dispute the provider lost slashed part of the listing's bond (to the treasury's payouts). */
+ponder.on("ModelMarketplace:ProviderSlashed", async ({ event, context }) => {
+  await context.db.update(schema.listing, { id: event.args.listingId }).set((l) => ({ bond: l.bond - event.args.amount }));
+  await recordEvent(context.db, C, "ProviderSlashed", event);
+});
+
 ponder.on("ModelMarketplace:EscrowOpened", async ({ event, context }) => {
   const a = event.args;
   await context.db
@@ -77,6 +83,7 @@ ponder.on("ModelMarketplace:EscrowOpened", async ({ event, context }) => {
       charged: 0n,
       refundedByDisputes: 0n,
       sequence: 0n,
+      units: 0n,
       status: "open",
       refund: null,
       closedBy: null,
@@ -91,9 +98,12 @@ ponder.on("ModelMarketplace:EscrowOpened", async ({ event, context }) => {
 
 ponder.on("ModelMarketplace:UsageCharged", async ({ event, context }) => {
   const a = event.args;
+  // Usage is ordered by cumulative units: `units` is what the escrow has accounted. Only attested charges carry
+  // the provider's report number (receipt charges emit sequence 0), so `sequence` is the last attested report's.
   const escrow = await context.db.update(schema.escrow, { id: a.escrowId }).set((e) => ({
     charged: e.charged + a.amount,
-    sequence: BigInt(a.sequence),
+    units: a.cumulativeUnits,
+    sequence: a.attested ? BigInt(a.sequence) : e.sequence,
   }));
   await context.db
     .insert(schema.charge)
@@ -159,23 +169,31 @@ ponder.on("ModelMarketplace:ChargeSettled", async ({ event, context }) => {
 });
 
 ponder.on("ModelMarketplace:ChargeDisputed", async ({ event, context }) => {
-  const { chargeId, escrowId, renter } = event.args;
+  const { chargeId, escrowId, renter, bond, resolveBy } = event.args;
   await context.db
     .insert(schema.dispute)
-    .values({ chargeId, escrowId, renter, openedAt: event.block.timestamp, resolved: false, paidToProvider: null, amount: null, resolver: null, resolvedAt: null })
+    .values({
+      chargeId, escrowId, renter, bond, resolveBy: BigInt(resolveBy), openedAt: event.block.timestamp, resolved: false,
+      paidToProvider: null, byDefault: null, amount: null, resolver: null, resolvedAt: null,
+    })
     .onConflictDoNothing();
   await context.db.update(schema.charge, { id: attestedChargeKey(chargeId) }).set({ status: "disputed" });
   await recordEvent(context.db, C, "ChargeDisputed", event);
 });
 
 ponder.on("ModelMarketplace:DisputeResolved", async ({ event, context }) => {
-  const { chargeId, escrowId, paidToProvider, amount, resolver } = event.args;
+  const { chargeId, escrowId, paidToProvider, amount, resolver, byDefault } = event.args;
   await context.db
     .update(schema.dispute, { chargeId })
-    .set({ resolved: true, paidToProvider, amount, resolver, resolvedAt: event.block.timestamp });
+    .set({ resolved: true, paidToProvider, byDefault, amount, resolver, resolvedAt: event.block.timestamp });
   if (!paidToProvider) {
     await context.db.update(schema.charge, { id: attestedChargeKey(chargeId) }).set({ status: "refunded" });
-    await context.db.update(schema.escrow, { id: escrowId }).set((e) => ({ refundedByDisputes: e.refundedByDisputes + amount }));
+    // The contract gives the amount back to the escrow while it is open (it no longer counts against the cap and
+    // is refunded with the deposit); once closed, it becomes the renter's payout instead and `charged` stays.
+    await context.db.update(schema.escrow, { id: escrowId }).set((e) => ({
+      refundedByDisputes: e.refundedByDisputes + amount,
+      charged: e.status === "open" ? e.charged - amount : e.charged,
+    }));
   }
   await recordEvent(context.db, C, "DisputeResolved", event);
 });
@@ -212,7 +230,8 @@ ponder.on("ModelMarketplace:Withdrawn", async ({ event, context }) => {
 for (const name of [
   "CategoryAdded", "ProtocolFeeUpdated", "TreasuryUpdated", "MinProviderBondUpdated", "DisputeWindowUpdated",
   "UnbondingDelayUpdated", "SettlementGraceUpdated", "AttestationVerifierUpdated", "RoleGranted", "RoleRevoked",
-  "RoleAdminChanged", "Upgraded", "Initialized", "EIP712DomainChanged",
+  "RoleAdminChanged", "Upgraded", "Initialized", "EIP712DomainChanged", "TermsUpdated", "MinEscrowDepositUpdated",
+  "MaxEscrowDurationUpdated", "DisputeBondPaid",
 ] as const) {
   ponder.on(`ModelMarketplace:${name}`, async ({ event, context }) => recordEvent(context.db, C, name, event));
 }

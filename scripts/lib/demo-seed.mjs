@@ -37,8 +37,10 @@ export async function seedDemo({ root, network, rpcUrl, renter = 1, voter = 2 })
   const demoListing = await read(market, "listingCount");
   const deposit = 100n * E18;
   const now = (await publicClient.getBlock()).timestamp;
+  // At the listing's current price (the renter's maximum), for 30 days (within the local 90-day maximum duration).
+  const { pricePerUnit } = await read(market, "getListing", [demoListing]);
   await write(renter, token, "approve", [market.address, deposit]);
-  await write(renter, market, "openEscrow", [demoListing, deposit, deposit, now + 30n * 24n * 3600n]);
+  await write(renter, market, "openEscrow", [demoListing, deposit, deposit, now + 30n * 24n * 3600n, pricePerUnit]);
   const escrowId = await read(market, "escrowCount");
   return { proposalId, demoListing, escrowId };
 }

@@ -25,7 +25,8 @@ const committeeFixture = deployments.createFixture(async () => {
   }
   await token.connect(renter).approve(await marketplace.getAddress(), ethers.MaxUint256);
   await token.connect(candidate).approve(await committee.getAddress(), ethers.MaxUint256);
-  await marketplace.connect(renter).openEscrow(1, ftns(100), ftns(100), (await time.latest()) + 3600);
+  const { pricePerUnit } = await marketplace.getListing(1);
+  await marketplace.connect(renter).openEscrow(1, ftns(100), ftns(100), (await time.latest()) + 3600, pricePerUnit);
   const escrowId = await marketplace.escrowCount();
   return { ...protocol, committee, nodes, renter, candidate, reporter, outsider, treasury, escrowId };
 });
@@ -89,7 +90,9 @@ describe("FederationCommittee", () => {
       await f.committee.verifyUsageAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, bytes);
       await expect(f.marketplace.chargeWithAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, bytes))
         .to.emit(f.marketplace, "UsageCharged");
-      expect((await f.marketplace.getEscrow(f.escrowId)).charged).to.equal(1_000n * ftns("0.0003"));
+      const escrow = await f.marketplace.getEscrow(f.escrowId);
+      expect(escrow.charged).to.equal(1_000n * ftns("0.0003"));
+      expect(escrow.units).to.equal(1_000n);
     });
 
     it("accepts any three members and all four", async () => {

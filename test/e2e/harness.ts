@@ -6,7 +6,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { createPublicClient, createWalletClient, http, type Address, type Hex, type PublicClient } from "viem";
+import { createPublicClient, createWalletClient, http, type Address, type Hex, type PublicClient, type TypedDataDomain } from "viem";
 import { hardhat } from "viem/chains";
 import { mnemonicToAccount, type HDAccount } from "viem/accounts";
 
@@ -100,6 +100,17 @@ export function walletFor(chain: Chain, index: number) {
 /** A view call on a deployed contract (its ABI is loaded untyped, hence the casts, kept in this one place). */
 export function readContract<T>(chain: Chain, c: { address: Address; abi: readonly unknown[] }, functionName: string, args: readonly unknown[] = []): Promise<T> {
   return chain.publicClient.readContract({ ...c, abi: c.abi as never, functionName, args: args as never }) as Promise<T>;
+}
+
+/** A deployed contract's EIP-712 domain, as it reports it (e.g. the marketplace's, where renter receipts are signed). */
+export async function domainOf(chain: Pick<Chain, "publicClient">, name: string): Promise<TypedDataDomain> {
+  const c = deployment(name);
+  const [, domainName, version, chainId, verifyingContract] = (await chain.publicClient.readContract({
+    ...c,
+    abi: c.abi as never,
+    functionName: "eip712Domain",
+  })) as [Hex, string, string, bigint, Address];
+  return { name: domainName, version, chainId: Number(chainId), verifyingContract };
 }
 
 export async function send(chain: Chain, hash: Hex): Promise<void> {

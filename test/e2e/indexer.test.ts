@@ -83,12 +83,12 @@ describe("indexer end to end", { timeout: 600_000 }, () => {
     const priceChanges = (await db.query(`SELECT count(*)::int AS n FROM ${VIEWS}.listing_price`)).rows[0];
     assert.equal(priceChanges.n, 1);
 
-    const escrows = (await db.query(`SELECT id::text, deposit::text, charged::text, refunded_by_disputes::text AS refunded, sequence::text, status FROM ${VIEWS}.escrow ORDER BY id`)).rows;
+    const escrows = (await db.query(`SELECT id::text, deposit::text, charged::text, refunded_by_disputes::text AS refunded, units::text, status FROM ${VIEWS}.escrow ORDER BY id`)).rows;
     assert.deepEqual(escrows.map((e) => BigInt(e.id)), result.escrows);
     for (const row of escrows) {
-      const e = await read<{ deposit: bigint; charged: bigint; sequence: bigint; status: number }>(market(), "getEscrow", [BigInt(row.id)]);
+      const e = await read<{ deposit: bigint; charged: bigint; units: bigint; status: number }>(market(), "getEscrow", [BigInt(row.id)]);
       assert.equal(BigInt(row.deposit) - BigInt(row.charged), e.deposit - e.charged, `remaining deposit of escrow ${row.id}`);
-      assert.equal(BigInt(row.sequence), BigInt(e.sequence));
+      assert.equal(BigInt(row.units), BigInt(e.units), `units accounted of escrow ${row.id}`);
       assert.equal(row.status, e.status === 1 ? "open" : "closed", `status of escrow ${row.id}`);
     }
 

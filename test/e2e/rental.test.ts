@@ -5,6 +5,13 @@
  * the committee settles the usage, the provider withdraws, the fee reaches the treasury and the API shows the
  * charges. Failures: the first-ranked provider down, a provider answering garbage or over-reporting, an escrow
  * running out (402), a bad signature (401) and malformed JSON (400).
+ *
+ * Fair metering, each cheater played through the real processes with the loss it measured checked against the
+ * bound in docs/ARCHITECTURE.md: a renter who calls the gateway directly (still pays), stops acknowledging (cut off
+ * at the credit window, everything served settles), reuses an authorization on another provider (refused), or
+ * submits its own low receipt (cannot void the provider's usage); a provider who over-bills an answer, bills and
+ * then fails (at most one query's budget per escrow, once), or replays an old report (refused); and the committee
+ * down (acknowledged usage is paid by the renter's receipt).
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -26,9 +33,10 @@ import {
   signAuthorization,
   usageResultDigest,
 } from "../../workers/shared/authorization";
+import { ACKNOWLEDGEMENT_HEADER, formatAcknowledgementHeader, signReceipt } from "../../workers/shared/receipt";
 import { reportToJson, signProviderReport } from "../../workers/shared/usage-report";
-import { RenterClient } from "../../workers/renter/client";
-import { account, deployment, privateKeyOf, readContract, ROOT, send, startConsensusNode, waitFor, walletFor, type Chain } from "./harness";
+import { MeteringMismatch, RenterClient } from "../../workers/renter/client";
+import { account, deployment, domainOf, privateKeyOf, readContract, ROOT, send, startConsensusNode, waitFor, walletFor, type Chain, type ConsensusNodeProcess } from "./harness";
 import { startIndexedChain, type IndexedChain } from "./indexed";
 import { committeeDomain, postJson, PROVIDER, RENTER } from "./usage";
 
@@ -52,7 +60,11 @@ let api: Api;
 let renter: RenterClient;
 let gatewayB: ChildProcess;
 let fake: http.Server;
-let fakeMode: "garbage" | "over-report" = "garbage";
+let fakeMode: "garbage" | "over-report" | "over-bill" | "bill-then-fail" = "garbage";
+let marketplaceDomain: TypedDataDomain;
+let nodes: ConsensusNodeProcess[] = [];
+const BUDGET = 500n;
+const CREDIT_WINDOW = 600n;
 const listings = { a: 9n, b: 0n, fake: 0n };
 const market = () => deployment("ModelMarketplace");
 const token = () => deployment("FTNSToken");
@@ -62,7 +74,7 @@ const call = async (from: number, c: ReturnType<typeof market>, functionName: st
 
 interface EscrowState {
   charged: bigint;
-  sequence: bigint;
+  units: bigint;
   pricePerUnit: bigint;
   spendCap: bigint;
 }
@@ -77,7 +89,8 @@ async function listModel(provider: number, price: bigint, tag: string): Promise<
 async function openEscrow(listingId: bigint, deposit: bigint, cap = deposit): Promise<bigint> {
   await call(RENTER, token(), "approve", [market().address, deposit]);
   const now = (await chain.publicClient.getBlock()).timestamp;
-  await call(RENTER, market(), "openEscrow", [listingId, deposit, cap, now + 7_200n]);
+  const { pricePerUnit } = await read<{ pricePerUnit: bigint }>(market(), "getListing", [listingId]);
+  await call(RENTER, market(), "openEscrow", [listingId, deposit, cap, now + 7_200n, pricePerUnit]);
   return read<bigint>(market(), "escrowCount");
 }
 
@@ -94,7 +107,12 @@ function startGateway(provider: number, listingId: bigint, port: number): Promis
       NETWORK: "e2e",
       GATEWAY_LISTINGS: listingId.toString(),
       GATEWAY_PORT: String(port),
-      GATEWAY_STATE_FILE: path.join(chain.logDir, `gateway-${port}.json`),
+      GATEWAY_STATE_FILE: path.join(chain.logDir, `gateway-${port}`, "usage.json"),
+      CONSENSUS_NODES: NODE_PORTS.map((p) => `http://127.0.0.1:${p}`).join(","),
+      CREDIT_WINDOW_UNITS: CREDIT_WINDOW.toString(),
+      SETTLE_INTERVAL_MS: "500",
+      REPORT_RESEND_MS: "2000",
+      RECEIPT_FALLBACK_MS: "10000",
     },
     path.join(chain.logDir, `gateway-${port}.log`),
   );
@@ -120,17 +138,32 @@ function startFakeProvider(): Promise<http.Server> {
       return;
     }
     const [auth] = parseAuthorizationHeader(req.headers[AUTHORIZATION_HEADER], requestDigest(req.url!, Buffer.concat(chunks)));
-    const body = JSON.stringify({ object: "chat.completion", choices: [{ index: 0, message: { role: "assistant", content: "fine" }, finish_reason: "stop" }] });
+    // Over-billing modes claim everything the renter authorized; over-report claims even more.
+    const body = JSON.stringify({
+      object: "chat.completion",
+      choices: [{ index: 0, message: { role: "assistant", content: "fine" }, finish_reason: "stop" }],
+      usage: { prompt_tokens: 3, completion_tokens: 1, total_tokens: 4 },
+    });
     const response = responseDigest(body);
-    const fields = { escrowId: auth!.escrowId, cumulativeUnits: auth!.maxCumulativeUnits + 1_000n, sequence: 1n, resultDigest: usageResultDigest(domain, auth!, response) };
+    const claimed = fakeMode === "over-report" ? auth!.maxCumulativeUnits + 1_000n : auth!.maxCumulativeUnits;
+    fakeSequence += 1n;
+    const fields = { escrowId: auth!.escrowId, cumulativeUnits: claimed, sequence: fakeSequence, resultDigest: usageResultDigest(domain, auth!, response) };
     const report = { ...fields, providerSignature: await signProviderReport(account(DISHONEST_PROVIDER), domain, fields), authorization: auth!, responseDigest: response };
     lastFakeReport = reportToJson(report);
+    if (fakeMode === "bill-then-fail") {
+      // The attacker hands its report to the committee itself and never delivers the answer.
+      await postJson(`http://127.0.0.1:${NODE_PORTS[0]}`, "/reports", { report: lastFakeReport }).catch(() => undefined);
+      res.writeHead(500, { "content-type": "application/json" });
+      res.end(JSON.stringify({ error: { code: "oops", message: "internal error" } }));
+      return;
+    }
     res.writeHead(200, { "content-type": "application/json", [RECEIPT_HEADER]: Buffer.from(JSON.stringify(lastFakeReport)).toString("base64url") });
     res.end(body);
   });
   return new Promise((resolve) => server.listen(FAKE_PORT, "127.0.0.1", () => resolve(server)));
 }
 let lastFakeReport: ReturnType<typeof reportToJson> | undefined;
+let fakeSequence = 0n;
 
 const TEXT = "Acme Corp reported record revenue on Monday. Investors were delighted and the stock rose 12%. "
   + "Analysts said revenue growth came from strong cloud sales. The weather in Boston was grey.";
@@ -138,11 +171,54 @@ const TEXT = "Acme Corp reported record revenue on Monday. Investors were deligh
 const chat = (text: string, escrowIds: bigint[], extra: Record<string, unknown> = {}) =>
   renter.query("/v1/chat/completions", { messages: [{ role: "user", content: text }] }, { escrowIds, ...extra });
 
-async function settled(escrowId: bigint, sequence: bigint): Promise<EscrowState> {
-  return waitFor(`escrow ${escrowId} to settle report ${sequence}`, async () => {
+/** Waits until the chain has accounted `units` of the escrow's usage. */
+async function settled(escrowId: bigint, units: bigint, timeoutMs = 60_000): Promise<EscrowState> {
+  return waitFor(`escrow ${escrowId} to settle ${units} units`, async () => {
     const e = await escrowOf(escrowId);
-    return e.sequence >= sequence ? e : undefined;
-  }, 60_000, 100);
+    return e.units >= units ? e : undefined;
+  }, timeoutMs, 100);
+}
+
+/** A renter calling a gateway itself, without the orchestrator or the renter client (and so without acknowledging). */
+async function direct(port: number, escrowId: bigint, maxCumulativeUnits: bigint, text = TEXT, headers: Record<string, string> = {}) {
+  const body = JSON.stringify({ messages: [{ role: "user", content: text }] });
+  const now = (await chain.publicClient.getBlock()).timestamp;
+  const auth = await signAuthorization(account(RENTER), domain, { escrowId, maxCumulativeUnits, requestDigest: requestDigest("/v1/chat/completions", body), deadline: now + 600n });
+  const res = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json", [AUTHORIZATION_HEADER]: formatAuthorizationHeader([auth]), ...headers },
+    body,
+  });
+  const json = (await res.json()) as Record<string, any>;
+  const cumulative = res.headers.get("x-prsm-cumulative-units");
+  const receipt = res.headers.get(RECEIPT_HEADER);
+  return {
+    status: res.status,
+    json,
+    cumulativeUnits: cumulative ? BigInt(cumulative) : undefined,
+    report: receipt ? (JSON.parse(Buffer.from(receipt, "base64url").toString("utf8")) as ReturnType<typeof reportToJson>) : undefined,
+  };
+}
+
+async function acknowledgement(escrowId: bigint, cumulativeUnits: bigint): Promise<Record<string, string>> {
+  const receipt = await signReceipt(account(RENTER), marketplaceDomain, { escrowId, cumulativeUnits, deadline: 2n ** 40n });
+  return { [ACKNOWLEDGEMENT_HEADER]: formatAcknowledgementHeader([receipt]) };
+}
+
+const priceOf = async (listingId: bigint) => (await read<{ pricePerUnit: bigint }>(market(), "getListing", [listingId])).pricePerUnit;
+
+const unitOf = async (escrowId: bigint) => {
+  const e = await read<{ listingId: number }>(market(), "getEscrow", [escrowId]);
+  return Number((await read<{ unit: number }>(market(), "getListing", [BigInt(e.listingId)])).unit);
+};
+
+function startNodes(): Promise<ConsensusNodeProcess[]> {
+  const nodeUrls = NODE_PORTS.map((p) => `http://127.0.0.1:${p}`);
+  return Promise.all(
+    [14, 15, 16, 17].map((index, i) =>
+      startConsensusNode(env.processes, chain, { index, port: NODE_PORTS[i]!, peers: nodeUrls.filter((_, j) => j !== i), stateDir: path.join(chain.logDir, `node-${index}`) }),
+    ),
+  );
 }
 
 describe("rented queries end to end", { timeout: 900_000 }, () => {
@@ -150,17 +226,14 @@ describe("rented queries end to end", { timeout: 900_000 }, () => {
     env = await startIndexedChain({ chainPort: CHAIN_PORT, pgPort: PG_PORT });
     chain = env.chain;
     domain = await committeeDomain(chain);
+    marketplaceDomain = await domainOf(chain, "ModelMarketplace");
     const demoPrice = priceInFtns(DEMO_MODEL);
     assert.equal((await read<{ provider: Address; pricePerUnit: bigint }>(market(), "getListing", [listings.a])).pricePerUnit, demoPrice);
     listings.b = await listModel(SECOND_PROVIDER, demoPrice / 4n, "(second provider)");
     listings.fake = await listModel(DISHONEST_PROVIDER, demoPrice / 10n, "(dishonest)");
 
     const nodeUrls = NODE_PORTS.map((p) => `http://127.0.0.1:${p}`);
-    await Promise.all(
-      [14, 15, 16, 17].map((index, i) =>
-        startConsensusNode(env.processes, chain, { index, port: NODE_PORTS[i]!, peers: nodeUrls.filter((_, j) => j !== i), stateDir: path.join(chain.logDir, `node-${index}`) }),
-      ),
-    );
+    nodes = await startNodes();
     await startGateway(PROVIDER, listings.a, GATEWAY_A_PORT);
     gatewayB = await startGateway(SECOND_PROVIDER, listings.b, GATEWAY_B_PORT);
     fake = await startFakeProvider();
@@ -184,8 +257,10 @@ describe("rented queries end to end", { timeout: 900_000 }, () => {
       return res.ok && ((await res.json()) as { listings: number }).listings === 3 ? true : undefined;
     }, 60_000, 100);
     renter = new RenterClient(account(RENTER), domain, ORCHESTRATOR, {
-      budgetUnits: 500n,
+      budgetUnits: BUDGET,
       chainNow: async () => (await chain.publicClient.getBlock({ blockTag: "latest" })).timestamp,
+      marketplaceDomain,
+      unitOf,
     });
     env.startIndexer("rental", "prsm_rental", PONDER_PORT);
   });
@@ -222,7 +297,7 @@ describe("rented queries end to end", { timeout: 900_000 }, () => {
 
     const last = embedding.report!;
     assert.equal(last.sequence, 5n);
-    const escrow = await settled(escrowId, last.sequence);
+    const escrow = await settled(escrowId, last.cumulativeUnits);
     assert.equal(escrow.charged, last.cumulativeUnits * escrow.pricePerUnit, "the chain charged exactly the units reported");
     const totalUnits = [...results, again, embedding].reduce((sum, r) => sum + r.units!, 0n);
     assert.equal(last.cumulativeUnits, totalUnits);
@@ -242,7 +317,7 @@ describe("rented queries end to end", { timeout: 900_000 }, () => {
     const treasuryBefore = await read<bigint>(market(), "payoutOf", [treasury]);
     const providerBefore = await read<bigint>(token(), "balanceOf", [account(PROVIDER).address]);
     for (const c of charges) await call(RENTER, market(), "releaseCharge", [c.id]);
-    const fee = charges.reduce((s, c) => s + (c.amount * 250n) / 10_000n, 0n);
+    const fee = charges.reduce((s, c) => s + (c.amount * 250n + 9_999n) / 10_000n, 0n); // rounded up
     assert.equal((await read<bigint>(market(), "payoutOf", [treasury])) - treasuryBefore, fee);
     const due = await read<bigint>(market(), "payoutOf", [account(PROVIDER).address]);
     await call(PROVIDER, market(), "withdraw", []);
@@ -275,8 +350,8 @@ describe("rented queries end to end", { timeout: 900_000 }, () => {
     assert.equal(failover.status, 200, failover.body);
     assert.equal(failover.listingId, listings.a);
     assert.equal(failover.json.choices[0].message.content, cheap.json.choices[0].message.content);
-    await settled(onA, failover.report!.sequence);
-    await settled(onB, cheap.report!.sequence);
+    await settled(onA, failover.report!.cumulativeUnits);
+    await settled(onB, cheap.report!.cumulativeUnits);
   });
 
   test("a provider answering garbage or over-reporting is passed over and never paid", async () => {
@@ -317,7 +392,7 @@ describe("rented queries end to end", { timeout: 900_000 }, () => {
     assert.equal(refused?.status, 402, refused?.body);
     assert.equal(refused!.json.error.code, "escrow-exhausted");
     const last = served.at(-1)!.report!;
-    const escrow = await settled(escrowId, last.sequence);
+    const escrow = await settled(escrowId, last.cumulativeUnits);
     assert.equal(escrow.charged, last.cumulativeUnits * price);
     assert.ok(escrow.charged <= cap);
   });
@@ -346,6 +421,124 @@ describe("rented queries end to end", { timeout: 900_000 }, () => {
     const shape = await post(JSON.stringify({ messages: "hi" }), { [AUTHORIZATION_HEADER]: formatAuthorizationHeader([await authorize(RENTER, body)]) });
     assert.equal(shape.status, 400);
     assert.match(shape.json.error.message, /messages/);
-    assert.equal((await escrowOf(escrowId)).sequence, 0n);
+    assert.equal((await escrowOf(escrowId)).units, 0n);
+  });
+
+  // ------------------------------------------------------------------ fair metering: each cheater, each bound
+
+  test("a renter calling the gateway directly still pays: the gateway takes its report to the committee", async () => {
+    const escrowId = await openEscrow(listings.a, 5n * E18);
+    const answer = await direct(GATEWAY_A_PORT, escrowId, 1_000n);
+    assert.equal(answer.status, 200, JSON.stringify(answer.json));
+    const escrow = await settled(escrowId, answer.cumulativeUnits!, 30_000);
+    const providerLoss = answer.cumulativeUnits! * escrow.pricePerUnit - escrow.charged;
+    assert.equal(providerLoss, 0n, "the provider lost nothing");
+  });
+
+  test("a renter that stops acknowledging is cut off at the credit window, and everything served settles", async () => {
+    const escrowId = await openEscrow(listings.a, 5n * E18);
+    let refused;
+    let served = 0n;
+    let largest = 0n;
+    for (let i = 0; i < 40 && !refused; i++) {
+      const r = await direct(GATEWAY_A_PORT, escrowId, 1_000_000n);
+      if (r.status !== 200) refused = r;
+      else {
+        largest = r.cumulativeUnits! - served > largest ? r.cumulativeUnits! - served : largest;
+        served = r.cumulativeUnits!;
+      }
+    }
+    assert.equal(refused?.status, 402, JSON.stringify(refused?.json));
+    assert.equal(refused!.json.error.code, "acknowledgement-required");
+    assert.ok(served <= CREDIT_WINDOW + largest, `served ${served} unacknowledged units, window ${CREDIT_WINDOW} + one query ${largest}`);
+    // The provider is paid for all of it through the committee (the renter signed an authorization for each).
+    const escrow = await settled(escrowId, served, 30_000);
+    assert.equal(escrow.charged, served * escrow.pricePerUnit, "provider's loss: 0");
+    // Acknowledging what it received lets the renter in again.
+    const back = await direct(GATEWAY_A_PORT, escrowId, 1_000_000n, TEXT, await acknowledgement(escrowId, served));
+    assert.equal(back.status, 200, JSON.stringify(back.json));
+    // An acknowledgement the renter did not sign is refused.
+    const forged = await signReceipt(account(2), marketplaceDomain, { escrowId, cumulativeUnits: served, deadline: 2n ** 40n });
+    const refusedForged = await direct(GATEWAY_A_PORT, escrowId, 1_000_000n, TEXT, { [ACKNOWLEDGEMENT_HEADER]: formatAcknowledgementHeader([forged]) });
+    assert.equal(refusedForged.status, 401);
+  });
+
+  test("a renter cannot reuse an authorization with another provider, nor void usage with its own low receipt", async () => {
+    const onB = await openEscrow(listings.b, 5n * E18);
+    const elsewhere = await direct(GATEWAY_A_PORT, onB, 1_000n);
+    assert.equal(elsewhere.status, 403);
+    assert.equal(elsewhere.json.error.code, "wrong-listing");
+
+    const escrowId = await openEscrow(listings.a, 5n * E18);
+    const first = await direct(GATEWAY_A_PORT, escrowId, 1_000n);
+    assert.equal(first.status, 200);
+    const accounted = (await settled(escrowId, first.cumulativeUnits!, 30_000)).units;
+    // The renter's receipt for what is already accounted charges nothing and voids nothing.
+    const renterWallet = walletFor(chain, RENTER);
+    const noop = await signReceipt(account(RENTER), marketplaceDomain, { escrowId, cumulativeUnits: accounted, deadline: 2n ** 40n });
+    await assert.rejects(
+      chain.publicClient.simulateContract({ ...market(), abi: market().abi as never, functionName: "chargeWithReceipt", args: [escrowId, accounted, noop.deadline, noop.signature], account: renterWallet.account }),
+      /NoNewUsage/,
+    );
+    const plusOne = await signReceipt(account(RENTER), marketplaceDomain, { escrowId, cumulativeUnits: accounted + 1n, deadline: 2n ** 40n });
+    await call(RENTER, market(), "chargeWithReceipt", [escrowId, accounted + 1n, plusOne.deadline, plusOne.signature]);
+    // The gateway keeps serving, and its higher report still settles in full.
+    const next = await direct(GATEWAY_A_PORT, escrowId, 100_000n, TEXT, await acknowledgement(escrowId, first.cumulativeUnits!));
+    assert.equal(next.status, 200, JSON.stringify(next.json));
+    const escrow = await settled(escrowId, next.cumulativeUnits!, 30_000);
+    assert.equal(escrow.charged, next.cumulativeUnits! * escrow.pricePerUnit, "provider's loss: 0");
+
+    // A provider replaying its old report is refused: its units are already accounted.
+    const replay = await postJson(`http://127.0.0.1:${NODE_PORTS[1]}`, "/reports", { report: first.report });
+    assert.equal(replay.status, 422);
+    assert.equal(replay.json.error.code, "no-new-usage");
+  });
+
+  test("a provider over-billing an answer gets no acknowledgement and at most one query's budget, once", async () => {
+    const onFake = await openEscrow(listings.fake, 5n * E18);
+    const price = await priceOf(listings.fake);
+    fakeMode = "over-bill";
+    await assert.rejects(chat(TEXT, [onFake]), MeteringMismatch);
+    assert.equal(renter.lastUsage(onFake), 0n, "nothing acknowledged");
+    // The orchestrator handed the report on; the committee can attest it, up to what the renter authorized.
+    const escrow = await settled(onFake, BUDGET, 30_000);
+    const loss = escrow.charged;
+    assert.ok(loss <= BUDGET * price, `renter's loss ${loss} <= one budget ${BUDGET * price}`);
+    // Again: the next authorization is the acknowledged units plus one budget, so nothing more can be billed.
+    await assert.rejects(chat(TEXT, [onFake]), MeteringMismatch);
+    const again = await postJson(`http://127.0.0.1:${NODE_PORTS[0]}`, "/reports", { report: lastFakeReport });
+    assert.equal(again.status, 422);
+    assert.equal((await escrowOf(onFake)).charged, loss, "the loss did not grow");
+  });
+
+  test("a provider that bills and then fails is passed over; the renter loses at most one budget on its escrow", async () => {
+    const onFake = await openEscrow(listings.fake, 5n * E18);
+    const price = await priceOf(listings.fake);
+    fakeMode = "bill-then-fail";
+    for (let i = 0; i < 3; i++) {
+      const r = await chat(TEXT, [onFake]);
+      assert.equal(r.status, 502, r.body);
+    }
+    const escrow = await settled(onFake, BUDGET, 30_000);
+    await new Promise((r) => setTimeout(r, 2_000)); // any later attempt would have settled by now
+    const loss = (await escrowOf(onFake)).charged;
+    assert.equal(escrow.charged, loss);
+    assert.ok(loss <= BUDGET * price, `renter's loss ${loss} <= one budget ${BUDGET * price}, after three queries`);
+  });
+
+  test("with the committee down, acknowledged usage is paid by the renter's receipt, the rest once it returns", async () => {
+    for (const n of nodes) await env.processes.stop(n.child, "SIGKILL");
+    const escrowId = await openEscrow(listings.a, 5n * E18);
+    const chargesBefore = await read<bigint>(market(), "chargeCount");
+    const first = await chat(TEXT, [escrowId]);
+    assert.equal(first.status, 200, first.body);
+    const second = await chat("Rain is expected in Paris tomorrow.", [escrowId]); // carries the acknowledgement of the first
+    assert.equal(second.status, 200, second.body);
+    const escrow = await settled(escrowId, first.report!.cumulativeUnits, 60_000);
+    assert.equal(escrow.charged, first.report!.cumulativeUnits * escrow.pricePerUnit);
+    assert.equal(await read<bigint>(market(), "chargeCount"), chargesBefore, "charged by the renter's receipt, not an attestation");
+    nodes = await startNodes();
+    const later = await settled(escrowId, second.report!.cumulativeUnits, 60_000);
+    assert.equal(later.charged, second.report!.cumulativeUnits * later.pricePerUnit, "provider's loss: 0");
   });
 });

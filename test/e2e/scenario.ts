@@ -1,7 +1,7 @@
 /**
  * A scripted protocol scenario on the e2e chain, touching every indexed contract through its real entry points:
  * transfers and delegations, a new listing and a price change, charges by renter receipt and by committee
- * attestation, a dispute, a release, a close and a rating, withdrawals, a bonded candidate, and proposals in every
+ * attestation, a bonded dispute, a release, a close and a rating, withdrawals, a bonded candidate, and proposals in every
  * lifecycle (executed — admitting the candidate and resolving the dispute —, canceled, defeated, still pending),
  * plus a member leaving the committee. The indexer test checks the tables against the chain afterwards.
  */
@@ -54,35 +54,35 @@ export async function runScenario(chain: Chain): Promise<ScenarioResult> {
   const newListing = await read<bigint>(market(), "listingCount");
   await call(LISTER, market(), "setPrice", [newListing, 2n * 10n ** 15n]);
 
-  // ---- escrows
+  // ---- escrows (at each listing's current price, the renter's maximum price per unit)
   const openEscrow = async (renter: number, listingId: bigint, deposit: bigint, lifetime: bigint) => {
+    const { pricePerUnit } = await read<{ pricePerUnit: bigint }>(market(), "getListing", [listingId]);
     await call(renter, token(), "approve", [market().address, deposit]);
-    await call(renter, market(), "openEscrow", [listingId, deposit, deposit, (await now()) + lifetime]);
+    await call(renter, market(), "openEscrow", [listingId, deposit, deposit, (await now()) + lifetime, pricePerUnit]);
     return read<bigint>(market(), "escrowCount");
   };
   const receiptEscrow = await openEscrow(1, 1n, 100n * E18, 3_600n);
   const attestedEscrow = await openEscrow(2, newListing, 30n * E18, 3_600n);
   const shortEscrow = await openEscrow(3, 2n, 10n * E18, 100n);
 
-  // charges by renter-signed receipt (submitted by the provider)
+  // charges by renter-signed receipt (submitted by the provider): cumulative units, ordered by the units alone
   const [, marketName, marketVersion, chainId] = await read<[Hex, string, string, bigint, Address]>(market(), "eip712Domain");
   const marketDomain = { name: marketName, version: marketVersion, chainId: Number(chainId), verifyingContract: market().address };
-  const chargeByReceipt = async (renter: number, escrowId: bigint, cumulativeUnits: bigint, sequence: bigint) => {
+  const chargeByReceipt = async (renter: number, escrowId: bigint, cumulativeUnits: bigint) => {
     const deadline = (await now()) + 3_600n;
     const signature = await account(renter).signTypedData({
       domain: marketDomain,
       types: { UsageReceipt: [
-        { name: "escrowId", type: "uint256" }, { name: "cumulativeUnits", type: "uint256" },
-        { name: "sequence", type: "uint64" }, { name: "deadline", type: "uint256" },
+        { name: "escrowId", type: "uint256" }, { name: "cumulativeUnits", type: "uint256" }, { name: "deadline", type: "uint256" },
       ] },
       primaryType: "UsageReceipt",
-      message: { escrowId, cumulativeUnits, sequence, deadline },
+      message: { escrowId, cumulativeUnits, deadline },
     });
-    await call(PROVIDER, market(), "chargeWithReceipt", [escrowId, cumulativeUnits, sequence, deadline, signature]);
+    await call(PROVIDER, market(), "chargeWithReceipt", [escrowId, cumulativeUnits, deadline, signature]);
   };
-  await chargeByReceipt(1, receiptEscrow, 100n, 1n);
-  await chargeByReceipt(1, receiptEscrow, 250n, 2n);
-  await chargeByReceipt(3, shortEscrow, 10n, 1n);
+  await chargeByReceipt(1, receiptEscrow, 100n);
+  await chargeByReceipt(1, receiptEscrow, 250n);
+  await chargeByReceipt(3, shortEscrow, 10n);
 
   // charges by committee attestation (three of the four members sign, as consensus nodes would)
   const domain = await committeeDomain(chain);
@@ -99,6 +99,10 @@ export async function runScenario(chain: Chain): Promise<ScenarioResult> {
   };
   const releasedCharge = await chargeByAttestation(attestedEscrow, 40n, 1n);
   const disputedCharge = await chargeByAttestation(attestedEscrow, 90n, 2n);
+  // The renter bonds the escrow's dispute bond (its terms', fixed when it opened): the marketplace pulls it.
+  const { termsId } = await read<{ termsId: number }>(market(), "getEscrow", [attestedEscrow]);
+  const { disputeBond } = await read<{ disputeBond: bigint }>(market(), "getTerms", [termsId]);
+  await call(2, token(), "approve", [market().address, disputeBond]);
   await call(2, market(), "disputeCharge", [disputedCharge]);
 
   // ---- proposals: votes need the snapshot after the delegations above
@@ -131,7 +135,7 @@ export async function runScenario(chain: Chain): Promise<ScenarioResult> {
   await call(5, market(), "closeEscrow", [shortEscrow]);
   await call(3, market(), "rate", [shortEscrow, 4]);
   await call(4, governor(), "queue", [admit.targets, admit.values, admit.calldatas, admit.descriptionHash]);
-  await warp(61); // the timelock delay
+  await warp(61); // the timelock delay; still before the dispute's deadline (the local resolution period is 600 s)
   await call(4, governor(), "execute", [admit.targets, admit.values, admit.calldatas, admit.descriptionHash]);
 
   // ---- committee change without governance, withdrawals, and one proposal left pending

@@ -14,7 +14,7 @@ import { createPublicClient, http, type PublicClient } from "viem";
 import { hardhat } from "viem/chains";
 import { LAUNCH_MODELS, DEMO_MODEL } from "../../config/launch-models";
 import { RenterClient } from "../../workers/renter/client";
-import { account, ROOT, waitFor } from "./harness";
+import { account, domainOf, ROOT, waitFor } from "./harness";
 import { committeeDomain, RENTER } from "./usage";
 
 const PORTS = { RPC_PORT: 8646, PG_PORT: 54360, PONDER_PORT: 42210, API_PORT: 4510, CONSENSUS_PORT: 8821, ORCHESTRATOR_PORT: 8830, GATEWAY_PORT: 8831 };
@@ -121,6 +121,7 @@ describe("npm start end to end", { timeout: 600_000 }, () => {
     const domain = await committeeDomain({ publicClient, rpcUrl: "", logDir: "" });
     const renter = new RenterClient(account(RENTER), domain, `http://127.0.0.1:${PORTS.ORCHESTRATOR_PORT}`, {
       chainNow: async () => (await publicClient.getBlock()).timestamp,
+      marketplaceDomain: await domainOf({ publicClient }, "ModelMarketplace"),
     });
     const answer = await renter.query("/v1/chat/completions", { messages: [{ role: "user", content: "Record profits on Friday delighted investors." }] }, { escrowIds: [escrowId] });
     assert.equal(answer.status, 200, answer.body);

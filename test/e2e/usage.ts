@@ -22,23 +22,29 @@ export async function committeeDomain(chain: Chain): Promise<TypedDataDomain> {
   return { name, version, chainId: Number(chainId), verifyingContract };
 }
 
+/** The escrow's state on chain: `units` is the cumulative usage accounted (it only grows; usage has no sequence). */
 export async function escrowState(chain: Chain, escrowId: bigint) {
   return (await chain.publicClient.readContract({ ...market(), abi: market().abi as never, functionName: "getEscrow", args: [escrowId] })) as {
-    sequence: bigint;
+    units: bigint;
     charged: bigint;
     pricePerUnit: bigint;
+    status: number;
   };
 }
 
-/** Approves the marketplace for `approve` (when given) and opens an escrow on listing 1; returns its id. */
+/**
+ * Approves the marketplace for `approve` (when given) and opens an escrow on listing 1 at its current price (the
+ * renter's maximum price per unit); returns its id.
+ */
 export async function openEscrow(chain: Chain, deposit = 10n ** 20n, approve: bigint | undefined = deposit): Promise<bigint> {
   const renter = walletFor(chain, RENTER);
   if (approve !== undefined) {
     const token = deployment("FTNSToken");
     await send(chain, await renter.writeContract({ ...token, abi: token.abi as never, functionName: "approve", args: [market().address, approve] }));
   }
+  const { pricePerUnit } = (await chain.publicClient.readContract({ ...market(), abi: market().abi as never, functionName: "getListing", args: [1n] })) as { pricePerUnit: bigint };
   const now = (await chain.publicClient.getBlock()).timestamp;
-  await send(chain, await renter.writeContract({ ...market(), abi: market().abi as never, functionName: "openEscrow", args: [1n, deposit, deposit, now + 3_600n] }));
+  await send(chain, await renter.writeContract({ ...market(), abi: market().abi as never, functionName: "openEscrow", args: [1n, deposit, deposit, now + 3_600n, pricePerUnit] }));
   return (await chain.publicClient.readContract({ ...market(), abi: market().abi as never, functionName: "escrowCount" })) as bigint;
 }
 

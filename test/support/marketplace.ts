@@ -17,7 +17,6 @@ export const RECEIPT_TYPES = {
   UsageReceipt: [
     { name: "escrowId", type: "uint256" },
     { name: "cumulativeUnits", type: "uint256" },
-    { name: "sequence", type: "uint64" },
     { name: "deadline", type: "uint256" },
   ],
 };
@@ -29,11 +28,15 @@ export const CLOSE_TYPES = {
   ],
 };
 
-/** A renter's EIP-712 usage receipt; `domain` may be overridden to forge one for another chain or contract. */
+/**
+ * A renter's EIP-712 usage receipt: its acknowledgement of `cumulativeUnits` received in total on `escrowId` (usage is
+ * ordered by cumulative units alone; there is no sequence number). `domain` may be overridden to forge one for another
+ * chain or contract.
+ */
 export async function signReceipt(
   marketplace: ModelMarketplace,
   signer: HardhatEthersSigner,
-  receipt: { escrowId: bigint; cumulativeUnits: bigint; sequence: bigint; deadline: bigint },
+  receipt: { escrowId: bigint; cumulativeUnits: bigint; deadline: bigint },
   domain?: Partial<Domain>,
 ): Promise<string> {
   return signer.signTypedData({ ...(await marketplaceDomain(marketplace)), ...domain }, RECEIPT_TYPES, receipt);

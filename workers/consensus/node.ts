@@ -59,6 +59,18 @@ interface Slot {
   firstSeen: number;
 }
 
+/**
+ * The fewest cumulative units any report in the slot claims: once the chain has accounted that many, no honest
+ * report of the slot can still charge (a conflicting, higher one is an equivocation, proven separately).
+ */
+function slotUnits(slot: Slot): bigint {
+  let min: bigint | undefined;
+  for (const group of slot.groups.values()) {
+    if (min === undefined || group.report.cumulativeUnits < min) min = group.report.cumulativeUnits;
+  }
+  return min ?? 0n;
+}
+
 function signatureCount(group: ContentGroup): number {
   let n = 0;
   for (const sigs of group.signatures.values()) n += sigs.size;
@@ -108,7 +120,7 @@ export class ConsensusNode {
       // Resume what was signed before a restart (re-share, settle), unless the chain settled it meanwhile.
       const report = parseReport(json);
       const escrow = await readEscrow(this.ctx, report.escrowId);
-      if (escrow.sequence >= report.sequence || escrow.status !== 1) {
+      if (escrow.units >= report.cumulativeUnits || escrow.status !== 1) {
         this.journal.settle(key);
         continue;
       }
@@ -278,7 +290,7 @@ export class ConsensusNode {
 
   private async settledOnChain(slot: Slot): Promise<boolean> {
     const escrow = await readEscrow(this.ctx, slot.escrowId);
-    if (escrow.sequence >= slot.sequence || escrow.status !== 1) {
+    if (escrow.units >= slotUnits(slot) || escrow.status !== 1) {
       this.markSettled(slot);
       return true;
     }
@@ -397,7 +409,7 @@ export class ConsensusNode {
     const closedSet = new Set(closed);
     for (const slot of this.slots.values()) {
       if (slot.settled) continue;
-      if (closedSet.has(slot.escrowId) || charged.some((c) => c.escrowId === slot.escrowId && c.sequence >= slot.sequence)) {
+      if (closedSet.has(slot.escrowId) || charged.some((c) => c.escrowId === slot.escrowId && c.cumulativeUnits >= slotUnits(slot))) {
         this.markSettled(slot);
       }
     }
@@ -419,7 +431,7 @@ export class ConsensusNode {
     const epochKey = epoch.epoch.toString();
     for (const [key, slot] of this.slots) {
       // Settled or expired slots are forgotten after the TTL: memory stays bounded on a long-running node, and a
-      // late message about such a slot is refused by validation (its sequence is no longer newer than the chain's).
+      // late message about such a slot is refused by validation (its units are no longer beyond what the chain accounted).
       if (Date.now() - slot.firstSeen > this.options.reportTtlMs && slot.settled && !slot.submitting) {
         this.slots.delete(key);
         continue;

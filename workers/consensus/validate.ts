@@ -1,12 +1,14 @@
 /**
  * A node's independent check of a usage report against chain state, before it signs anything: the escrow is open
- * and still chargeable, the report is newer than the last settled one, the units only grow, the charge fits the
- * spend cap at the escrow's fixed price, the escrow's renter signed an authorization covering the units (and the
- * report commits to it), and the listing's provider signed the report.
+ * and still chargeable (under the grace of the terms it opened with), the report charges units beyond those the
+ * chain has accounted (reports are ordered by cumulative units alone), the charge fits the spend cap at the escrow's
+ * fixed price, the escrow's renter signed an authorization covering the units (and the report commits to it), and
+ * the listing's provider signed the report.
  */
 import type { Address } from "viem";
 import type { ChainReader } from "../shared/chain";
-import { latestTimestamp, readEscrow, readListing, readSettlementGrace } from "../shared/chain";
+import { latestTimestamp, readEscrow, readListing, type Terms } from "../shared/chain";
+import { readTermsCached } from "../shared/terms-cache";
 import { ReportRejected } from "../shared/errors";
 import { recoverProvider, type UsageReport } from "../shared/usage-report";
 import { recoverRenter, usageResultDigest } from "../shared/authorization";
@@ -18,25 +20,23 @@ export interface ValidatedReport {
 }
 
 /**
- * What a node reads rarely instead of per report: a listing's provider (fixed when listed), the settlement grace (a
- * governance parameter) and the chain clock's offset from this machine's (a local chain's clock may run ahead).
- * refresh() runs on every tick, so a changed parameter is picked up within one gossip interval.
+ * What a node reads rarely instead of per report: a listing's provider (fixed when listed), terms versions (never
+ * changed once published, so cached for good) and the chain clock's offset from this machine's (a local chain's
+ * clock may run ahead). refresh() runs on every tick.
  */
 export class ChainSnapshot {
   private readonly providers = new Map<bigint, Address>();
-  private grace = 0n;
   private clockOffset = 0n;
 
   constructor(private readonly ctx: ChainReader) {}
 
   async refresh(): Promise<void> {
-    const [grace, chainNow] = await Promise.all([readSettlementGrace(this.ctx), latestTimestamp(this.ctx)]);
-    this.grace = grace;
+    const chainNow = await latestTimestamp(this.ctx);
     this.clockOffset = chainNow - BigInt(Math.floor(Date.now() / 1000));
   }
 
-  settlementGrace(): bigint {
-    return this.grace;
+  termsOf(termsId: number): Promise<Terms> {
+    return readTermsCached(this.ctx, termsId);
   }
 
   chainNow(): bigint {
@@ -83,26 +83,22 @@ async function checkAuthorization(ctx: ChainReader, report: UsageReport, renter:
 
 export async function validateReport(ctx: ChainReader, snapshot: ChainSnapshot, report: UsageReport): Promise<ValidatedReport> {
   const escrow = await readEscrow(ctx, report.escrowId);
-  const grace = snapshot.settlementGrace();
   const now = snapshot.chainNow();
   if (escrow.status !== 1) {
     throw new ReportRejected("escrow-not-open", `escrow ${report.escrowId} is not open`, { status: escrow.status });
   }
+  const grace = (await snapshot.termsOf(escrow.termsId)).settlementGrace;
   if (now > escrow.expiresAt + grace) {
     throw new ReportRejected("escrow-expired", `escrow ${report.escrowId} can no longer be charged`, {
       lastChargeAt: (escrow.expiresAt + grace).toString(),
     });
   }
-  if (report.sequence <= escrow.sequence) {
-    throw new ReportRejected("stale-sequence", `sequence ${report.sequence} is not after ${escrow.sequence}`, {
-      lastSequence: escrow.sequence.toString(),
+  if (report.cumulativeUnits <= escrow.units) {
+    throw new ReportRejected("no-new-usage", `cumulative units ${report.cumulativeUnits} are not beyond the ${escrow.units} already accounted`, {
+      unitsAccounted: escrow.units.toString(),
     });
   }
-  const unitsCharged = escrow.charged / escrow.pricePerUnit;
-  if (report.cumulativeUnits < unitsCharged) {
-    throw new ReportRejected("units-decreased", `cumulative units ${report.cumulativeUnits} < ${unitsCharged} already charged`);
-  }
-  const units = report.cumulativeUnits - unitsCharged;
+  const units = report.cumulativeUnits - escrow.units;
   const amount = units * escrow.pricePerUnit;
   const available = escrow.spendCap - escrow.charged;
   if (amount > available) {

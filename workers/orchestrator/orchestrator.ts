@@ -30,6 +30,7 @@ import { HttpTimeout, post, type HttpReply } from "../shared/http-client";
 import { BadRequest, PaymentRequired, WorkerError } from "../shared/errors";
 import type { ReportForwarder } from "../shared/forwarder";
 import type { Logger } from "../shared/logger";
+import { ACKNOWLEDGEMENT_HEADER, formatAcknowledgementHeader, parseAcknowledgementHeader } from "../shared/receipt";
 import { parseReport, type UsageReport } from "../shared/usage-report";
 import { parseRequest, type Endpoint } from "../provider-gateway/backend";
 import type { ProviderRegistry, ServedListing } from "./registry";
@@ -107,6 +108,8 @@ export class Orchestrator {
     }
     parseRequest(endpoint, parsed);
     const authorizations = parseAuthorizationHeader(headers[AUTHORIZATION_HEADER], requestDigest(endpoint, raw));
+    // The renter's acknowledgements are the provider's to check (and keep); each gateway gets its escrow's one.
+    const acknowledgements = new Map(parseAcknowledgementHeader(headers[ACKNOWLEDGEMENT_HEADER]).map((a) => [a.escrowId.toString(), a]));
     const hints = this.hints(headers);
     const { candidates, skipped } = await this.candidates(authorizations, hints);
     if (candidates.length === 0) {
@@ -127,12 +130,10 @@ export class Orchestrator {
       };
       let res: HttpReply;
       try {
-        res = await post(
-          `${candidate.served.gateway}${endpoint}`,
-          raw,
-          { "content-type": "application/json", [AUTHORIZATION_HEADER]: formatAuthorizationHeader([candidate.authorization]) },
-          this.options.providerTimeoutMs,
-        );
+        const forwarded: Record<string, string> = { "content-type": "application/json", [AUTHORIZATION_HEADER]: formatAuthorizationHeader([candidate.authorization]) };
+        const ack = acknowledgements.get(candidate.authorization.escrowId.toString());
+        if (ack) forwarded[ACKNOWLEDGEMENT_HEADER] = formatAcknowledgementHeader([ack]);
+        res = await post(`${candidate.served.gateway}${endpoint}`, raw, forwarded, this.options.providerTimeoutMs);
       } catch (error) {
         providerMs += performance.now() - started;
         this.stats.recordFailure(candidate.listingId);
@@ -183,6 +184,7 @@ export class Orchestrator {
           "x-prsm-listing": candidate.listingId.toString(),
           "x-prsm-escrow": report.escrowId.toString(),
           "x-prsm-provider": candidate.served.listing.provider,
+          "x-prsm-unit": String(res.headers["x-prsm-unit"] ?? ""),
           "x-prsm-units": String(res.headers["x-prsm-units"] ?? ""),
           "x-prsm-cumulative-units": report.cumulativeUnits.toString(),
           "x-prsm-attempts": JSON.stringify(attempts),
@@ -219,7 +221,7 @@ export class Orchestrator {
       escrow = await readEscrow(this.ctx, escrowId);
       // Only the terms are cached (they never change); open/closed is the gateway's check on every request.
       if (escrow.status !== 0) this.escrows.set(escrowId.toString(), escrow);
-      const settled = escrow.charged / (escrow.pricePerUnit || 1n);
+      const settled = escrow.units;
       if ((this.reportedUnits.get(escrowId.toString()) ?? 0n) < settled) this.reportedUnits.set(escrowId.toString(), settled);
     }
     return escrow;

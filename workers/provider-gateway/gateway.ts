@@ -1,13 +1,17 @@
 /**
  * The provider gateway's request path. For each OpenAI-style request it:
- *   1. parses the body (400) and the renter's authorization for exactly these bytes (401),
+ *   1. parses the body (400), the renter's authorization for exactly these bytes (401) and the renter's latest
+ *      acknowledgement of usage received (X-PRSM-Acknowledgement, optional; 400 if malformed, 401 if not the
+ *      renter's),
  *   2. checks the escrow on chain: open, not expired, for a listing this gateway serves, signed by its renter,
- *   3. refuses (402) when the escrow's spend cap or the renter's authorization cannot cover the request,
- *   4. runs the model, meters the usage in the listing's unit, and checks the total again before answering,
- *   5. signs a cumulative usage report bound to the authorization and the exact response bytes, records it, and
- *      answers with the report in the X-PRSM-Receipt header.
- * Nothing is charged here: the report is what the renter's orchestrator (and, if configured, this gateway) hands
- * to the consensus nodes, which check it again against the chain and the renter's signature.
+ *   3. refuses (402 `acknowledgement-required`) when the usage it reported beyond the renter's latest
+ *      acknowledgement (or the chain's accounted units) exceeds its credit window: a renter that stops
+ *      acknowledging stops being served, so at most the window plus one query is at stake,
+ *   4. refuses (402) when the escrow's spend cap or the renter's authorization cannot cover the request,
+ *   5. runs the model, meters the usage in the listing's unit, and checks the total again before answering,
+ *   6. signs a cumulative usage report bound to the authorization and the exact response bytes, logs it and hands
+ *      it to the settler (which takes it to the consensus nodes until it settles), then answers with the report
+ *      in the X-PRSM-Receipt header.
  */
 import type { Address } from "viem";
 import {
@@ -23,6 +27,7 @@ import {
 import { readEscrow, readListing, type ChainContext, type Escrow, type Listing } from "../shared/chain";
 import { ChainClock } from "../shared/clock";
 import { BadRequest, PaymentRequired, Unauthorized, WorkerError } from "../shared/errors";
+import { ACKNOWLEDGEMENT_HEADER, parseAcknowledgementHeader, recoverReceiptSigner, type UsageReceipt } from "../shared/receipt";
 import { errorReply, type Reply } from "../shared/http";
 import type { Logger } from "../shared/logger";
 import { reportToJson, signProviderReport, type UsageReport } from "../shared/usage-report";
@@ -33,9 +38,16 @@ import type { UsageBook } from "./usage-book";
 export const UNIT_NAMES = ["token", "request", "second"] as const;
 
 export interface GatewayHooks {
-  /** Called with each signed report (e.g. to hand it to consensus nodes); must not throw. */
+  /** Called with each signed report before the answer leaves (the settler logs it durably); must not throw. */
   onReport?: (report: UsageReport) => void;
 }
+
+export interface GatewayOptions {
+  /** Units the gateway serves beyond the renter's latest acknowledgement before it asks for one (402). */
+  creditWindowUnits: bigint;
+}
+
+export const DEFAULT_CREDIT_WINDOW_UNITS = 4_096n;
 
 /** Units a request used, in the listing's billing unit. */
 export function meter(unit: number, result: BackendResult, elapsedMs: number): bigint {
@@ -55,6 +67,7 @@ export class ProviderGateway {
     private readonly book: UsageBook,
     private readonly log: Logger,
     private readonly hooks: GatewayHooks = {},
+    private readonly options: GatewayOptions = { creditWindowUnits: DEFAULT_CREDIT_WINDOW_UNITS },
   ) {
     this.clock = new ChainClock(ctx);
     this.provider = ctx.account.address;
@@ -99,8 +112,13 @@ export class ProviderGateway {
       const authorizations = parseAuthorizationHeader(headers[AUTHORIZATION_HEADER], requestDigest(endpoint, raw));
       if (authorizations.length !== 1) throw new BadRequest(`a provider takes exactly one authorization, got ${authorizations.length}`);
       const auth = authorizations[0]!;
+      const ack = parseAcknowledgementHeader(headers[ACKNOWLEDGEMENT_HEADER]).find((a) => a.escrowId === auth.escrowId);
       const escrow = await this.checkEscrow(auth);
-      return await this.book.withEscrow(auth.escrowId, () => this.serve(endpoint, body, auth, escrow));
+      if (ack) await this.checkAcknowledgement(ack, escrow);
+      return await this.book.withEscrow(auth.escrowId, () => {
+        if (ack) this.book.acknowledge(ack);
+        return this.serve(endpoint, body, auth, escrow);
+      });
     } catch (error) {
       if (error instanceof WorkerError && error.status >= 500) this.log.warn({ err: error.message, code: error.code }, "request failed");
       return errorReply(error, this.log);
@@ -129,12 +147,25 @@ export class ProviderGateway {
     return escrow;
   }
 
+  /** An acknowledgement counts only if the escrow's renter signed it (it is a receipt the provider can charge). */
+  private async checkAcknowledgement(ack: UsageReceipt, escrow: Escrow): Promise<void> {
+    let signer: Address;
+    try {
+      signer = await recoverReceiptSigner(this.ctx.marketplaceDomain, ack);
+    } catch {
+      throw new Unauthorized("the acknowledgement signature does not parse");
+    }
+    if (signer.toLowerCase() !== escrow.renter.toLowerCase()) {
+      throw new Unauthorized(`the acknowledgement is signed by ${signer}, not by escrow ${ack.escrowId}'s renter`);
+    }
+  }
+
   /** Refuses usage that the spend cap or the renter's authorization cannot cover (402, nothing recorded). */
   private checkCovered(auth: UsageAuthorization, escrow: Escrow, cumulativeUnits: bigint): void {
-    if (cumulativeUnits * escrow.pricePerUnit > escrow.spendCap) {
+    if ((cumulativeUnits - escrow.units) * escrow.pricePerUnit > escrow.spendCap - escrow.charged) {
       throw new PaymentRequired("escrow-exhausted", `escrow ${auth.escrowId} cannot cover ${cumulativeUnits} units in total`, {
         cumulativeUnits: cumulativeUnits.toString(),
-        affordableUnits: (escrow.spendCap / escrow.pricePerUnit).toString(),
+        affordableUnits: (escrow.units + (escrow.spendCap - escrow.charged) / escrow.pricePerUnit).toString(),
       });
     }
     if (cumulativeUnits > auth.maxCumulativeUnits) {
@@ -149,11 +180,19 @@ export class ProviderGateway {
     const listing = this.listings.get(escrow.listingId.toString())!;
     // What the chain settled is a floor: another gateway instance (or a restart without state) may lag behind it.
     const known = this.book.get(auth.escrowId);
-    const settledUnits = escrow.charged / escrow.pricePerUnit;
     const before = {
-      cumulativeUnits: known && known.cumulativeUnits > settledUnits ? known.cumulativeUnits : settledUnits,
-      sequence: known && known.sequence > escrow.sequence ? known.sequence : escrow.sequence,
+      cumulativeUnits: known && known.cumulativeUnits > escrow.units ? known.cumulativeUnits : escrow.units,
+      sequence: known?.sequence ?? 0n,
     };
+    const acknowledged = known?.acknowledged && known.acknowledged.cumulativeUnits > escrow.units ? known.acknowledged.cumulativeUnits : escrow.units;
+    const unacknowledged = before.cumulativeUnits - acknowledged;
+    if (unacknowledged > this.options.creditWindowUnits) {
+      throw new PaymentRequired(
+        "acknowledgement-required",
+        `escrow ${auth.escrowId} has ${unacknowledged} units served but not acknowledged by the renter (credit window ${this.options.creditWindowUnits}); send the renter's receipt for them in ${ACKNOWLEDGEMENT_HEADER}`,
+        { reportedUnits: before.cumulativeUnits.toString(), acknowledgedUnits: acknowledged.toString(), creditWindowUnits: this.options.creditWindowUnits.toString() },
+      );
+    }
     const minimum = listing.unit === 0 ? BigInt(this.backend.estimatePromptTokens(endpoint, body)) : 1n;
     this.checkCovered(auth, escrow, before.cumulativeUnits + minimum);
 
@@ -170,14 +209,19 @@ export class ProviderGateway {
     const fields = { escrowId: auth.escrowId, cumulativeUnits, sequence, resultDigest };
     const providerSignature = await signProviderReport(this.ctx.account, this.ctx.domain, fields);
     const report: UsageReport = { ...fields, providerSignature, authorization: auth, responseDigest: response };
-    this.book.set(auth.escrowId, { cumulativeUnits, sequence });
+    this.book.set(auth.escrowId, { cumulativeUnits, sequence, acknowledged: known?.acknowledged });
     this.hooks.onReport?.(report);
     this.log.debug({ escrowId: auth.escrowId.toString(), units: units.toString(), sequence: sequence.toString() }, "served");
     const receipt = Buffer.from(JSON.stringify(reportToJson(report))).toString("base64url");
     return {
       status: 200,
       body: responseBody,
-      headers: { [RECEIPT_HEADER]: receipt, "x-prsm-units": units.toString(), "x-prsm-cumulative-units": cumulativeUnits.toString() },
+      headers: {
+        [RECEIPT_HEADER]: receipt,
+        "x-prsm-unit": UNIT_NAMES[listing.unit] ?? "token",
+        "x-prsm-units": units.toString(),
+        "x-prsm-cumulative-units": cumulativeUnits.toString(),
+      },
     };
   }
 }

@@ -7,8 +7,11 @@
  *   GATEWAY_PORT        port (default 8801);  GATEWAY_HOST (default 127.0.0.1);  GATEWAY_BODY_LIMIT (bytes, 262144)
  *   UPSTREAM_URL        optional OpenAI-compatible base URL (e.g. http://127.0.0.1:8000); unset = built-in demo model
  *   UPSTREAM_MODEL, UPSTREAM_API_KEY, UPSTREAM_TIMEOUT_MS   model name, bearer key and timeout for the upstream
- *   GATEWAY_STATE_FILE  usage record (default .data/gateway/<provider>/usage.json)
- *   CONSENSUS_NODES     optional comma-separated node URLs: the gateway also hands its reports to them
+ *   GATEWAY_STATE_FILE  usage record (default .data/gateway/<provider>/usage.json); every signed report is kept
+ *                       beside it in reports.jsonl until the chain has accounted it
+ *   CONSENSUS_NODES     required comma-separated node URLs: every report is handed to them until it settles
+ *   CREDIT_WINDOW_UNITS units served beyond the renter's latest acknowledgement before a 402 (default 4096)
+ *   SETTLE_INTERVAL_MS, REPORT_RESEND_MS, RECEIPT_FALLBACK_MS   settler timing (defaults 5000, 30000, 120000)
  *   LOG_LEVEL
  */
 import path from "node:path";
@@ -20,7 +23,9 @@ import { ReportForwarder, urlList } from "../shared/forwarder";
 import { createLogger } from "../shared/logger";
 import { runMain, stopOnSignals } from "../shared/process";
 import { DemoBackend, UpstreamBackend, type Backend } from "./backend";
-import { ProviderGateway } from "./gateway";
+import { DEFAULT_CREDIT_WINDOW_UNITS, ProviderGateway } from "./gateway";
+import { ReportLog } from "./report-log";
+import { DEFAULT_SETTLER_OPTIONS, Settler } from "./settler";
 import { createGatewayServer, GatewayMetrics } from "./server";
 import { UsageBook } from "./usage-book";
 
@@ -53,15 +58,27 @@ async function main() {
 
   const ctx = await connectChain({ rpcUrl, network, account });
   const listings = await ProviderGateway.loadListings(ctx, ids);
-  const forwarder = new ReportForwarder(urlList(optionalEnv("CONSENSUS_NODES")), log);
-  const gateway = new ProviderGateway(ctx, model, listings, new UsageBook(stateFile), log, { onReport: (r) => forwarder.forward(r) });
+  const nodes = urlList(requireEnv("CONSENSUS_NODES"));
+  if (nodes.length === 0) throw new ConfigError("CONSENSUS_NODES", "no consensus node URL given: a gateway's reports must reach the committee");
+  const forwarder = new ReportForwarder(nodes, log);
+  const book = new UsageBook(stateFile);
+  const settler = new Settler(ctx, log, forwarder, book, new ReportLog(path.join(path.dirname(stateFile), "reports.jsonl")), {
+    ...DEFAULT_SETTLER_OPTIONS,
+    intervalMs: intEnv("SETTLE_INTERVAL_MS", DEFAULT_SETTLER_OPTIONS.intervalMs),
+    resendAfterMs: intEnv("REPORT_RESEND_MS", DEFAULT_SETTLER_OPTIONS.resendAfterMs),
+    receiptFallbackMs: intEnv("RECEIPT_FALLBACK_MS", DEFAULT_SETTLER_OPTIONS.receiptFallbackMs),
+  });
+  const creditWindowUnits = BigInt(intEnv("CREDIT_WINDOW_UNITS", Number(DEFAULT_CREDIT_WINDOW_UNITS)));
+  const gateway = new ProviderGateway(ctx, model, listings, book, log, { onReport: (r) => settler.record(r) }, { creditWindowUnits });
+  settler.start();
   const metrics = new GatewayMetrics();
+  metrics.settlement = () => ({ unsettledReports: settler.pending, receiptCharges: settler.receiptCharges.length });
   const server = createGatewayServer(gateway, metrics, log, intEnv("GATEWAY_BODY_LIMIT", 262_144));
   server.listen(port, host, () => {
     log.info({ url: `http://${host}:${port}`, listings: ids.map(String), model: model.model, network }, "provider gateway listening");
   });
 
-  stopOnSignals(server);
+  stopOnSignals(server, () => settler.stop());
 }
 
 runMain("provider gateway", main);

@@ -25,8 +25,28 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
+  /** Set by main: the settler's view (signed reports the chain has not accounted yet, receipt charges sent). */
+  settlement: () => { unsettledReports: number; receiptCharges: number } = () => ({ unsettledReports: 0, receiptCharges: 0 });
+
   constructor() {
     client.collectDefaultMetrics({ register: this.registry, prefix: "prsm_gateway_" });
+    const metrics = this;
+    new client.Gauge({
+      name: "prsm_gateway_unsettled_reports",
+      help: "Signed usage reports the chain has not accounted yet",
+      registers: [this.registry],
+      collect() {
+        this.set(metrics.settlement().unsettledReports);
+      },
+    });
+    new client.Gauge({
+      name: "prsm_gateway_receipt_charges",
+      help: "Renter acknowledgements this process charged by receipt (the committee had not settled them)",
+      registers: [this.registry],
+      collect() {
+        this.set(metrics.settlement().receiptCharges);
+      },
+    });
   }
 }
 
@@ -34,7 +54,7 @@ export function createGatewayServer(gateway: ProviderGateway, metrics: GatewayMe
   return http.createServer(async (req, res) => {
     const path = (req.url ?? "/").split("?")[0]!;
     try {
-      if (req.method === "GET" && path === "/health") return sendJson(res, 200, { status: "ok", ...gateway.info() });
+      if (req.method === "GET" && path === "/health") return sendJson(res, 200, { status: "ok", ...gateway.info(), ...metrics.settlement() });
       if (req.method === "GET" && path === "/v1/info") return sendJson(res, 200, gateway.info());
       if (req.method === "GET" && path === "/v1/models") {
         const info = gateway.info();

@@ -1,16 +1,26 @@
 /**
- * The gateway's record of what each escrow has used so far: cumulative units and the last report sequence. Usage
- * reports are cumulative and numbered, so this is the only state a provider needs. It is written to disk after every
- * served request (before the answer leaves), because a gateway that forgot it after a restart would number reports
- * again from the chain's last settled one and its new reports would conflict with ones already signed.
+ * The gateway's record of each escrow: the cumulative units and last sequence it reported, and the renter's latest
+ * acknowledgement (a receipt the provider can charge with). Usage reports are cumulative and numbered, so this is
+ * the only per-escrow state a provider needs besides the reports themselves (report-log.ts). It is written to disk
+ * after every served request (before the answer leaves), because a gateway that forgot it after a restart would
+ * number reports again and its new reports would conflict with ones already signed.
  * Requests for one escrow are served one at a time (`withEscrow`), so their numbers and totals never interleave.
  */
 import fs from "node:fs";
 import path from "node:path";
+import { receiptFromJson, receiptToJson, type UsageReceipt, type UsageReceiptJson } from "../shared/receipt";
 
 export interface EscrowUsage {
   cumulativeUnits: bigint;
   sequence: bigint;
+  /** The renter's highest acknowledgement so far. */
+  acknowledged?: UsageReceipt;
+}
+
+interface EscrowUsageJson {
+  cumulativeUnits: string;
+  sequence: string;
+  acknowledged?: UsageReceiptJson;
 }
 
 export class UsageBook {
@@ -19,8 +29,14 @@ export class UsageBook {
 
   constructor(private readonly file: string | undefined) {
     if (file && fs.existsSync(file)) {
-      const saved = JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, { cumulativeUnits: string; sequence: string }>;
-      for (const [key, u] of Object.entries(saved)) this.usage.set(key, { cumulativeUnits: BigInt(u.cumulativeUnits), sequence: BigInt(u.sequence) });
+      const saved = JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, EscrowUsageJson>;
+      for (const [key, u] of Object.entries(saved)) {
+        this.usage.set(key, {
+          cumulativeUnits: BigInt(u.cumulativeUnits),
+          sequence: BigInt(u.sequence),
+          acknowledged: u.acknowledged ? receiptFromJson(u.acknowledged) : undefined,
+        });
+      }
     }
   }
 
@@ -28,12 +44,42 @@ export class UsageBook {
     return this.usage.get(escrowId.toString());
   }
 
+  /** Escrows with a record, for the settler. */
+  escrowIds(): bigint[] {
+    return [...this.usage.keys()].map(BigInt);
+  }
+
   /** Records usage; durable when this returns. */
   set(escrowId: bigint, usage: EscrowUsage): void {
     this.usage.set(escrowId.toString(), usage);
+    this.save();
+  }
+
+  /** Keeps `receipt` if it acknowledges more than the one held; returns whether it did. Durable when it returns. */
+  acknowledge(receipt: UsageReceipt): boolean {
+    const key = receipt.escrowId.toString();
+    const current = this.usage.get(key) ?? { cumulativeUnits: 0n, sequence: 0n };
+    if (current.acknowledged && current.acknowledged.cumulativeUnits >= receipt.cumulativeUnits) return false;
+    this.usage.set(key, { ...current, acknowledged: receipt });
+    this.save();
+    return true;
+  }
+
+  /** Forgets an escrow that can no longer be charged (closed, or past its last charge time). */
+  forget(escrowId: bigint): void {
+    if (this.usage.delete(escrowId.toString())) this.save();
+  }
+
+  private save(): void {
     if (!this.file) return;
-    const json: Record<string, { cumulativeUnits: string; sequence: string }> = {};
-    for (const [key, u] of this.usage) json[key] = { cumulativeUnits: u.cumulativeUnits.toString(), sequence: u.sequence.toString() };
+    const json: Record<string, EscrowUsageJson> = {};
+    for (const [key, u] of this.usage) {
+      json[key] = {
+        cumulativeUnits: u.cumulativeUnits.toString(),
+        sequence: u.sequence.toString(),
+        ...(u.acknowledged ? { acknowledged: receiptToJson(u.acknowledged) } : {}),
+      };
+    }
     fs.mkdirSync(path.dirname(this.file), { recursive: true });
     const tmp = `${this.file}.tmp`;
     fs.writeFileSync(tmp, JSON.stringify(json));

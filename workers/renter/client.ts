@@ -1,11 +1,20 @@
 /**
  * The renter's client: it holds the renter's key, signs an authorization for each query, sends it through an
- * orchestrator, and checks the provider's usage report before trusting it. Used by the `market:query` task, the
- * tests and the benchmark; any wallet could do the same with the EIP-712 type in workers/shared/authorization.ts.
+ * orchestrator, checks the provider's usage report against the answer it received, and acknowledges what it
+ * checked. Used by the `market:query` task, the tests and the benchmark; any wallet could do the same with the
+ * EIP-712 types in workers/shared/authorization.ts and workers/shared/receipt.ts.
  *
  * How much a query may charge: each authorization allows the escrow's cumulative usage to reach
- *   (last cumulative units a verified report showed) + (budgets of queries still in flight) + (this query's budget),
- * so a provider can never report more than the queries' budgets beyond what the renter has already seen.
+ *   (units the renter has acknowledged) + (budgets of queries still in flight) + (this query's budget).
+ * The acknowledged count only grows when an answer arrived and its report's new units match the usage the answer
+ * itself shows (tokens in its `usage`, one request, or at most the seconds the query took), so a provider that
+ * over-reports, answers garbage or never delivers can take at most one query's budget per escrow offered, once:
+ * its next reports would exceed every later authorization.
+ *
+ * Acknowledgements: after a checked answer the client signs the marketplace's `UsageReceipt(escrowId, cumulative
+ * units, deadline)` and sends the newest one with its next request (X-PRSM-Acknowledgement). The provider serves an
+ * escrow only while its reported usage stays within its credit window of the latest acknowledgement, and may charge
+ * the receipt itself on chain.
  */
 import type { Hex, TypedDataDomain } from "viem";
 import type { LocalAccount } from "viem/accounts";
@@ -19,7 +28,26 @@ import {
   usageResultDigest,
   type UsageAuthorization,
 } from "../shared/authorization";
+import { ACKNOWLEDGEMENT_HEADER, formatAcknowledgementHeader, signReceipt, type UsageReceipt } from "../shared/receipt";
 import { parseReport, type UsageReport } from "../shared/usage-report";
+
+/** How long a receipt stays chargeable: longer than any escrow can run plus its grace (the chain bounds both). */
+const RECEIPT_LIFETIME_SECONDS = 6n * 365n * 24n * 3600n;
+
+/** The provider's report bills units the answer does not show: nothing is acknowledged. */
+export class MeteringMismatch extends Error {
+  override name = "MeteringMismatch";
+  constructor(
+    message: string,
+    readonly report: UsageReport,
+    readonly billedUnits: bigint,
+    readonly shownUnits: bigint,
+  ) {
+    super(message);
+  }
+}
+
+const UNIT_CODES: Record<string, number> = { token: 0, request: 1, second: 2 };
 
 export interface QueryHints {
   /** Escrows the renter is willing to pay from (one authorization is signed for each). */
@@ -29,6 +57,19 @@ export interface QueryHints {
   maxPricePerUnit?: bigint;
   /** Units this query may add at most (default: the client's budget). */
   budgetUnits?: bigint;
+}
+
+export interface RenterClientOptions {
+  budgetUnits?: bigint;
+  deadlineSeconds?: number;
+  chainNow?: () => Promise<bigint>;
+  /** The marketplace's EIP-712 domain: acknowledgements are signed in it. */
+  marketplaceDomain: TypedDataDomain;
+  /**
+   * The billing unit (0 token, 1 request, 2 second) of an escrow's listing, read from the chain. Without it the
+   * client believes the unit the answer names (X-PRSM-Unit), which a dishonest provider could misstate.
+   */
+  unitOf?: (escrowId: bigint) => Promise<number>;
 }
 
 export interface QueryResult {
@@ -44,25 +85,40 @@ export interface QueryResult {
 }
 
 export class RenterClient {
-  /** escrowId -> cumulative units of the latest verified report */
-  private readonly seen = new Map<string, bigint>();
+  /** escrowId -> cumulative units the renter has checked and acknowledged */
+  private readonly acked = new Map<string, bigint>();
+  /** escrowId -> the newest signed acknowledgement */
+  private readonly receipts = new Map<string, UsageReceipt>();
   private readonly inFlight = new Map<string, bigint>();
 
   constructor(
     private readonly account: LocalAccount,
     private readonly domain: TypedDataDomain,
     private readonly orchestratorUrl: string,
-    private readonly options: { budgetUnits?: bigint; deadlineSeconds?: number; chainNow?: () => Promise<bigint> } = {},
+    private readonly options: RenterClientOptions,
   ) {}
 
-  /** Starts an escrow's count from what the chain has settled (call once per escrow the client did not see yet). */
+  /** Starts an escrow's count from what the chain has accounted (call once per escrow the client did not see yet). */
   knowUsage(escrowId: bigint, cumulativeUnits: bigint): void {
     const key = escrowId.toString();
-    if ((this.seen.get(key) ?? 0n) < cumulativeUnits) this.seen.set(key, cumulativeUnits);
+    if ((this.acked.get(key) ?? 0n) < cumulativeUnits) this.acked.set(key, cumulativeUnits);
   }
 
   lastUsage(escrowId: bigint): bigint {
-    return this.seen.get(escrowId.toString()) ?? 0n;
+    return this.acked.get(escrowId.toString()) ?? 0n;
+  }
+
+  /** Takes back an acknowledgement saved by an earlier run (it is only kept if newer than the one held). */
+  restoreReceipt(receipt: UsageReceipt): void {
+    const key = receipt.escrowId.toString();
+    const current = this.receipts.get(key);
+    if (!current || current.cumulativeUnits < receipt.cumulativeUnits) this.receipts.set(key, receipt);
+    this.knowUsage(receipt.escrowId, receipt.cumulativeUnits);
+  }
+
+  /** The newest acknowledgement signed for an escrow (a receipt its provider can charge). */
+  lastReceipt(escrowId: bigint): UsageReceipt | undefined {
+    return this.receipts.get(escrowId.toString());
   }
 
   async authorize(path: string, body: string, escrowIds: bigint[], budget: bigint): Promise<UsageAuthorization[]> {
@@ -72,7 +128,7 @@ export class RenterClient {
     return Promise.all(
       escrowIds.map((escrowId) => {
         const key = escrowId.toString();
-        const maxCumulativeUnits = (this.seen.get(key) ?? 0n) + (this.inFlight.get(key) ?? 0n) + budget;
+        const maxCumulativeUnits = (this.acked.get(key) ?? 0n) + (this.inFlight.get(key) ?? 0n) + budget;
         return signAuthorization(this.account, this.domain, { escrowId, maxCumulativeUnits, requestDigest: digest, deadline });
       }),
     );
@@ -88,6 +144,9 @@ export class RenterClient {
       if (hints.category) headers["x-prsm-category"] = hints.category;
       if (hints.listingId !== undefined) headers["x-prsm-listing"] = hints.listingId.toString();
       if (hints.maxPricePerUnit !== undefined) headers["x-prsm-max-price"] = hints.maxPricePerUnit.toString();
+      const acks = hints.escrowIds.map((id) => this.receipts.get(id.toString())).filter((r): r is UsageReceipt => r !== undefined);
+      if (acks.length) headers[ACKNOWLEDGEMENT_HEADER] = formatAcknowledgementHeader(acks);
+      const started = performance.now();
       const res = await fetch(`${this.orchestratorUrl}${path}`, { method: "POST", headers, body });
       const text = await res.text();
       let json: Record<string, any> = {};
@@ -100,17 +159,36 @@ export class RenterClient {
       const attempts = attemptsHeader ? JSON.parse(attemptsHeader) : (json.error?.details?.attempts ?? []);
       const result: QueryResult = { status: res.status, body: text, json, attempts };
       if (res.ok) {
+        const elapsedMs = performance.now() - started;
         const report = this.verify(res.headers.get(RECEIPT_HEADER), text, authorizations);
+        const unit = this.options.unitOf ? await this.options.unitOf(report.escrowId) : UNIT_CODES[res.headers.get("x-prsm-unit") ?? "token"] ?? 0;
+        const billed = report.cumulativeUnits - this.lastUsage(report.escrowId);
+        const shown = shownUnits(unit, json, elapsedMs);
+        if (billed > shown) {
+          throw new MeteringMismatch(`the usage report bills ${billed} new units; the answer shows ${shown}`, report, billed, shown);
+        }
         result.report = report;
         result.escrowId = report.escrowId;
-        result.units = BigInt(res.headers.get("x-prsm-units") ?? "0");
+        result.units = billed;
         result.listingId = BigInt(res.headers.get("x-prsm-listing") ?? "0");
-        this.knowUsage(report.escrowId, report.cumulativeUnits);
+        await this.acknowledge(report.escrowId, report.cumulativeUnits);
       }
       return result;
     } finally {
       for (const id of hints.escrowIds) this.inFlight.set(id.toString(), (this.inFlight.get(id.toString()) ?? 0n) - budget);
     }
+  }
+
+  /** Records `cumulativeUnits` as received and signs the receipt that says so. */
+  async acknowledge(escrowId: bigint, cumulativeUnits: bigint): Promise<UsageReceipt> {
+    const key = escrowId.toString();
+    const current = this.receipts.get(key);
+    if (current && current.cumulativeUnits >= cumulativeUnits) return current;
+    const now = this.options.chainNow ? await this.options.chainNow() : BigInt(Math.floor(Date.now() / 1000));
+    const receipt = await signReceipt(this.account, this.options.marketplaceDomain, { escrowId, cumulativeUnits, deadline: now + RECEIPT_LIFETIME_SECONDS });
+    this.receipts.set(key, receipt);
+    this.knowUsage(escrowId, cumulativeUnits);
+    return receipt;
   }
 
   /** The report must be for one of this query's authorizations, within it, and commit to the body received. */
@@ -126,4 +204,19 @@ export class RenterClient {
     }
     return report;
   }
+}
+
+/**
+ * The units an answer itself shows, in the listing's billing unit: its OpenAI `usage` for tokens, one per request,
+ * and for seconds at most the (rounded up) time the renter waited plus one for clock granularity.
+ */
+export function shownUnits(unit: number, json: Record<string, any>, elapsedMs: number): bigint {
+  if (unit === 1) return 1n;
+  if (unit === 2) return BigInt(Math.ceil(elapsedMs / 1000) + 1);
+  const usage = json.usage as { prompt_tokens?: unknown; completion_tokens?: unknown; total_tokens?: unknown } | undefined;
+  if (!usage || typeof usage !== "object") return 0n;
+  const n = (v: unknown) => (typeof v === "number" && Number.isSafeInteger(v) && v >= 0 ? BigInt(v) : 0n);
+  const parts = n(usage.prompt_tokens) + n(usage.completion_tokens);
+  const total = n(usage.total_tokens);
+  return total > parts ? total : parts;
 }

@@ -27,10 +27,24 @@ export interface Escrow {
   expiresAt: bigint;
   status: number;
   deposit: bigint;
+  /** Amount counting against the spend cap (settled, pending and disputed charges). */
   charged: bigint;
-  sequence: bigint;
+  /** Cumulative units accounted on chain: a report or receipt charges only beyond this. */
+  units: bigint;
   pricePerUnit: bigint;
   spendCap: bigint;
+  /** The version of the rules (fee, grace, dispute window) the escrow opened under. */
+  termsId: number;
+}
+
+/** The rules an escrow is charged under (IModelMarketplace.Terms); versions never change once published. */
+export interface Terms {
+  protocolFeeBps: number;
+  settlementGrace: bigint;
+  disputeWindow: bigint;
+  disputeResolutionPeriod: bigint;
+  disputeSlashBps: number;
+  disputeBond: bigint;
 }
 
 export interface Listing {
@@ -58,6 +72,8 @@ export interface ChainReader {
   committee: DeployedContract;
   /** EIP-712 domain of the committee: attestations, provider reports and renter authorizations are signed in it. */
   domain: TypedDataDomain;
+  /** EIP-712 domain of the marketplace: renter receipts (acknowledgements of usage received) are signed in it. */
+  marketplaceDomain: TypedDataDomain;
 }
 
 /** A reader that also sends transactions from one key (consensus nodes, provider gateways). */
@@ -90,19 +106,16 @@ export async function connectReader(options: { rpcUrl: string; network: string }
   const publicClient = createPublicClient({ chain, transport, pollingInterval: 100 }) as PublicClient;
   const marketplace = loadDeployment(options.network, "ModelMarketplace", "MARKETPLACE_ADDRESS");
   const committee = loadDeployment(options.network, "FederationCommittee", "COMMITTEE_ADDRESS");
-  const [, name, version, domainChainId, verifyingContract] = (await publicClient.readContract({
-    address: committee.address,
-    abi: committee.abi,
-    functionName: "eip712Domain",
-  })) as [Hex, string, string, bigint, Address];
-  return {
-    publicClient,
-    transport,
-    chain,
-    marketplace,
-    committee,
-    domain: { name, version, chainId: Number(domainChainId), verifyingContract },
+  const readDomain = async (contract: DeployedContract): Promise<TypedDataDomain> => {
+    const [, name, version, domainChainId, verifyingContract] = (await publicClient.readContract({
+      address: contract.address,
+      abi: contract.abi,
+      functionName: "eip712Domain",
+    })) as [Hex, string, string, bigint, Address];
+    return { name, version, chainId: Number(domainChainId), verifyingContract };
   };
+  const [domain, marketplaceDomain] = await Promise.all([readDomain(committee), readDomain(marketplace)]);
+  return { publicClient, transport, chain, marketplace, committee, domain, marketplaceDomain };
 }
 
 export async function readEscrow(ctx: ChainReader, escrowId: bigint): Promise<Escrow> {
@@ -119,9 +132,27 @@ export async function readEscrow(ctx: ChainReader, escrowId: bigint): Promise<Es
     status: Number(e.status),
     deposit: e.deposit as bigint,
     charged: e.charged as bigint,
-    sequence: BigInt(e.sequence as bigint),
+    units: BigInt(e.units as bigint),
     pricePerUnit: e.pricePerUnit as bigint,
     spendCap: e.spendCap as bigint,
+    termsId: Number(e.termsId),
+  };
+}
+
+export async function readTerms(ctx: ChainReader, termsId: number): Promise<Terms> {
+  const t = (await ctx.publicClient.readContract({
+    address: ctx.marketplace.address,
+    abi: ctx.marketplace.abi,
+    functionName: "getTerms",
+    args: [termsId],
+  })) as Record<string, unknown>;
+  return {
+    protocolFeeBps: Number(t.protocolFeeBps),
+    settlementGrace: BigInt(t.settlementGrace as number),
+    disputeWindow: BigInt(t.disputeWindow as number),
+    disputeResolutionPeriod: BigInt(t.disputeResolutionPeriod as number),
+    disputeSlashBps: Number(t.disputeSlashBps),
+    disputeBond: t.disputeBond as bigint,
   };
 }
 
@@ -140,12 +171,6 @@ export async function readListing(ctx: ChainReader, listingId: bigint): Promise<
     unit: Number(l.unit),
     metadataURI: l.metadataURI as string,
   };
-}
-
-export async function readSettlementGrace(ctx: ChainReader): Promise<bigint> {
-  return BigInt(
-    (await ctx.publicClient.readContract({ address: ctx.marketplace.address, abi: ctx.marketplace.abi, functionName: "settlementGrace" })) as number,
-  );
 }
 
 export async function readCommitteeEpoch(ctx: ChainReader): Promise<CommitteeEpoch> {
@@ -172,12 +197,15 @@ export async function receiptOf(ctx: ChainContext, hash: Hex): Promise<Transacti
   }
 }
 
-/** Escrow slots settled or closed between two blocks: one log query instead of a read per pending slot. */
+/**
+ * Usage charged (cumulative units now accounted per escrow) and escrows closed between two blocks: one log query
+ * instead of a read per pending report.
+ */
 export async function readSettledSince(
-  ctx: ChainContext,
+  ctx: ChainReader,
   fromBlock: bigint,
   toBlock: bigint,
-): Promise<{ charged: { escrowId: bigint; sequence: bigint }[]; closed: bigint[] }> {
+): Promise<{ charged: { escrowId: bigint; cumulativeUnits: bigint }[]; closed: bigint[] }> {
   const logs = await ctx.publicClient.getContractEvents({
     address: ctx.marketplace.address,
     abi: ctx.marketplace.abi,
@@ -185,10 +213,10 @@ export async function readSettledSince(
     fromBlock,
     toBlock,
   });
-  const charged: { escrowId: bigint; sequence: bigint }[] = [];
+  const charged: { escrowId: bigint; cumulativeUnits: bigint }[] = [];
   const closed: bigint[] = [];
   for (const log of logs as unknown as { eventName: string; args: Record<string, unknown> }[]) {
-    if (log.eventName === "UsageCharged") charged.push({ escrowId: log.args.escrowId as bigint, sequence: BigInt(log.args.sequence as bigint) });
+    if (log.eventName === "UsageCharged") charged.push({ escrowId: log.args.escrowId as bigint, cumulativeUnits: log.args.cumulativeUnits as bigint });
     if (log.eventName === "EscrowClosed") closed.push(log.args.escrowId as bigint);
   }
   return { charged, closed };
