@@ -86,7 +86,10 @@ async function main() {
 
     processes.spawn("gateway", process.execPath, ["--import", "tsx", path.join(ROOT, "workers", "provider-gateway", "main.ts")], {
       PROVIDER_KEY: privateKeyOf(PROVIDER), RPC_URL: chain.rpcUrl, NETWORK: "e2e", GATEWAY_LISTINGS: DEMO_LISTING.toString(), GATEWAY_PORT: "8861",
-      GATEWAY_STATE_FILE: path.join(chain.logDir, "gateway.json"), LOG_LEVEL: "warn",
+      GATEWAY_STATE_FILE: path.join(chain.logDir, "gateway", "usage.json"), LOG_LEVEL: "warn",
+      // The load replays signed requests without acknowledging them: a credit window that never closes, and a sink
+      // for the reports (this measures routing, not settlement).
+      CONSENSUS_NODES: `http://127.0.0.1:${SINK_PORT}`, CREDIT_WINDOW_UNITS: "1000000000000",
     }, path.join(chain.logDir, "gateway.log"));
     await waitFor("the gateway", async () => ((await fetch(`${GATEWAY}/health`)).ok ? true : undefined), 60_000, 100);
     processes.spawn("orchestrator", process.execPath, ["--import", "tsx", path.join(ROOT, "workers", "orchestrator", "main.ts")], {

@@ -1,17 +1,22 @@
 /**
  * Accounting invariant, Morpho-style: a seeded random sequence of marketplace actions across several renters and
- * providers, and after every action
+ * providers (opening, charging by receipt and attestation, renters' own receipts for low cumulative values, bonded
+ * disputes, arbiter resolutions both ways, expired-dispute defaults, releases, closes by expiry, agreement and
+ * provider, payouts, price changes, bond top-ups and governance terms changes mid-run), and after every action
  *
  *   FTNS.balanceOf(marketplace) == Σ open escrows (deposit − charged) + Σ pending and disputed charges
- *                                  + Σ unclaimed payouts + Σ listing bonds
+ *                                  + Σ dispute bonds held for disputed charges + Σ unclaimed payouts + Σ listing bonds
  *
- * plus per-escrow bounds (charged ≤ spend cap ≤ deposit). Entities an action touched are re-read from the chain after
- * it; every 500 actions everything is re-read from scratch. FUZZ_RUNS (default 5,000) and FUZZ_SEED change the run.
+ * plus per-escrow bounds (charged ≤ spend cap ≤ deposit, units never decrease) and, per action, the exact effect it
+ * must have (the fee of a receipt charge, where a refund goes). Entities an action touched are re-read from the chain
+ * after it; every 500 actions everything is re-read from scratch. FUZZ_RUNS (default 5,000) and FUZZ_SEED change the
+ * run.
  */
 import { expect } from "chai";
 import { deployments, ethers } from "hardhat";
 import { time } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
+import type { IModelMarketplace } from "../../typechain-types";
 import { deployProtocol, ftns, impersonate } from "../support/fixtures";
 import { signClose, signReceipt } from "../support/marketplace";
 
@@ -19,6 +24,7 @@ const RUNS = Number(process.env.FUZZ_RUNS ?? 5_000);
 const SEED = Number(process.env.FUZZ_SEED ?? 0x5eed);
 const FULL_RECOUNT_EVERY = 500;
 const DIGEST = ethers.id("fuzz");
+const Status = { Open: 1n, Pending: 1n, Disputed: 2n, Refunded: 4n };
 
 /** mulberry32: a small, fast, seedable PRNG so a failing sequence can be replayed exactly. */
 function prng(seed: number) {
@@ -43,6 +49,7 @@ const setup = deployments.createFixture(async () => {
   const renters = users.slice(0, 4);
   const providers = users.slice(4, 7);
   const creator = users[7];
+  const outsider = users[8];
   const treasury = await impersonate(await timelock.getAddress());
   for (const account of [...renters, ...providers]) {
     await token.connect(treasury).transfer(account.address, ftns(1_000_000));
@@ -58,7 +65,7 @@ const setup = deployments.createFixture(async () => {
       .list(ethers.id(`model-${i}`), `ipfs://model-${i}`, i, i % 3, ftns(1) / 1000n + BigInt(i), royalty ? creator.address : ethers.ZeroAddress, royalty, ftns(100 + i));
     listings.push({ id: await marketplace.listingCount(), provider });
   }
-  return { ...protocol, treasury, renters, providers, creator, verifier, listings };
+  return { ...protocol, treasury, renters, providers, creator, outsider, verifier, listings };
 });
 
 describe("ModelMarketplace accounting invariant", function () {
@@ -66,17 +73,31 @@ describe("ModelMarketplace accounting invariant", function () {
 
   it(`holds after each of ${RUNS} random actions (seed ${SEED})`, async () => {
     const f = await setup();
-    const { marketplace, token, treasury, renters, providers, creator, verifier, listings } = f;
+    const { marketplace, token, treasury, renters, providers, creator, outsider, verifier, listings } = f;
     const rnd = prng(SEED);
     const marketAddress = await marketplace.getAddress();
-    const payoutAccounts = [...renters, ...providers, creator].map((s) => s.address).concat(await treasury.getAddress());
+    const treasuryAddress = await treasury.getAddress();
+    const payoutAccounts = [...renters, ...providers, creator].map((s) => s.address).concat(treasuryAddress);
     const allListingIds = Array.from({ length: Number(await marketplace.listingCount()) }, (_, i) => BigInt(i + 1));
+    const minProviderBond = await marketplace.minProviderBond();
+    const renterOf = (address: string) => renters.find((r) => r.address === address)!;
+    const listingOf = (id: bigint) => listings.find((l) => l.id === id)!;
+
+    // Terms versions never change once published: cache them by id.
+    const termsCache = new Map<bigint, IModelMarketplace.TermsStructOutput>();
+    const termsOf = async (id: bigint) => {
+      if (!termsCache.has(id)) termsCache.set(id, await marketplace.getTerms(id));
+      return termsCache.get(id)!;
+    };
+    let minEscrowDeposit = await marketplace.minEscrowDeposit();
+    let maxEscrowDuration = await marketplace.maxEscrowDuration();
 
     // Cached terms of the invariant, refreshed from the chain for whatever an action touched.
     const escrowTerm = new Map<bigint, bigint>();
     const chargeTerm = new Map<bigint, bigint>();
     const payoutTerm = new Map<string, bigint>();
     const bondTerm = new Map<bigint, bigint>();
+    const unitsSeen = new Map<bigint, bigint>();
     const openEscrows = new Set<bigint>();
     const pendingCharges = new Set<bigint>();
     const disputedCharges = new Set<bigint>();
@@ -84,21 +105,30 @@ describe("ModelMarketplace accounting invariant", function () {
     const refreshEscrow = async (id: bigint) => {
       const e = await marketplace.getEscrow(id);
       expect(e.charged <= e.spendCap && e.spendCap <= e.deposit, `escrow ${id} bounds`).to.equal(true);
-      const open = e.status === 1n;
+      expect(e.units >= (unitsSeen.get(id) ?? 0n), `escrow ${id} units went down`).to.equal(true);
+      unitsSeen.set(id, e.units);
+      const open = e.status === Status.Open;
       escrowTerm.set(id, open ? e.deposit - e.charged : 0n);
       if (open) openEscrows.add(id);
       else openEscrows.delete(id);
     };
     const refreshCharge = async (id: bigint) => {
       const c = await marketplace.getCharge(id);
-      chargeTerm.set(id, c.status === 1n || c.status === 2n ? c.amount : 0n);
+      let held = 0n;
+      if (c.status === Status.Pending) held = c.amount;
+      if (c.status === Status.Disputed) {
+        // The renter's dispute bond, at the escrow's terms, is held with the amount.
+        const e = await marketplace.getEscrow(c.escrowId);
+        held = c.amount + (await termsOf(e.termsId)).disputeBond;
+      }
+      chargeTerm.set(id, held);
       pendingCharges.delete(id);
       disputedCharges.delete(id);
-      if (c.status === 1n) pendingCharges.add(id);
-      if (c.status === 2n) disputedCharges.add(id);
+      if (c.status === Status.Pending) pendingCharges.add(id);
+      if (c.status === Status.Disputed) disputedCharges.add(id);
     };
-    const refreshPayouts = async () => {
-      for (const a of payoutAccounts) payoutTerm.set(a, await marketplace.payoutOf(a));
+    const refreshPayouts = async (accounts = payoutAccounts) => {
+      for (const a of accounts) payoutTerm.set(a, await marketplace.payoutOf(a));
     };
     const refreshBond = async (id: bigint) => bondTerm.set(id, (await marketplace.getListing(id)).bond);
     const sum = (m: Map<unknown, bigint>) => [...m.values()].reduce((x, y) => x + y, 0n);
@@ -111,104 +141,227 @@ describe("ModelMarketplace accounting invariant", function () {
     const check = async (step: number, action: string) => {
       const expected = sum(escrowTerm) + sum(chargeTerm) + sum(payoutTerm) + sum(bondTerm);
       const actual = await token.balanceOf(marketAddress);
-      expect(actual, `step ${step} (${action}): balance vs. escrows + held charges + payouts + bonds`).to.equal(expected);
+      expect(actual, `step ${step} (${action}): balance vs. escrows + held charges and bonds + payouts + listing bonds`).to.equal(expected);
+    };
+    /**
+     * Pins the next block's timestamp to one second after the latest, so that what the harness predicts (expired or
+     * not, within the window or not) is what the contract sees, however long the run takes in wall-clock time.
+     */
+    const pin = async () => {
+      const at = (await time.latest()) + 1;
+      await time.setNextBlockTimestamp(at);
+      return BigInt(at);
     };
 
     await fullRecount();
     await check(0, "start");
     const counts: Record<string, number> = {};
-    const sequence = new Map<bigint, bigint>();
-    const units = new Map<bigint, bigint>();
 
     for (let step = 1; step <= RUNS; step++) {
       const roll = rnd.int(0, 99);
       let action = "warp";
       const touchedEscrows: bigint[] = [];
       const touchedCharges: bigint[] = [];
-      let touchedBond: bigint | undefined;
+      const touchedBonds: bigint[] = [];
 
-      if (roll < 16 || openEscrows.size === 0) {
+      if (roll < 12 || openEscrows.size === 0) {
         action = "open";
         const renter = rnd.pick(renters);
         const listing = rnd.pick(listings);
-        const deposit = BigInt(rnd.int(1, 500)) * 10n ** 16n;
+        const l = await marketplace.getListing(listing.id);
+        let deposit = BigInt(rnd.int(1, 500)) * 10n ** 16n;
+        if (minEscrowDeposit > 0n && rnd.chance(0.05)) deposit = minEscrowDeposit - 1n;
         const cap = rnd.chance(0.5) ? deposit : (deposit * BigInt(rnd.int(1, 100))) / 100n || 1n;
-        await marketplace.connect(renter).openEscrow(listing.id, deposit, cap, (await time.latest()) + rnd.int(30, 1_500));
-        const id = await marketplace.escrowCount();
-        sequence.set(id, 0n);
-        units.set(id, 0n);
-        touchedEscrows.push(id);
-      } else if (roll < 46) {
+        const maxPrice = rnd.chance(0.9) ? l.pricePerUnit + BigInt(rnd.int(0, 2)) : l.pricePerUnit - 1n;
+        const now = await pin();
+        const expiresAt = now + BigInt(rnd.chance(0.97) ? rnd.int(30, 1_500) : rnd.pick([0, Number(maxEscrowDuration) + 1]));
+        let expected: string | undefined;
+        if (l.status !== 1n || l.bond < minProviderBond) expected = "ListingNotRentable";
+        else if (l.pricePerUnit > maxPrice) expected = "PriceAboveMaximum";
+        else if (cap === 0n || cap > deposit) expected = "InvalidDeposit";
+        else if (deposit < minEscrowDeposit) expected = "DepositTooLow";
+        else if (expiresAt <= now || expiresAt > now + maxEscrowDuration) expected = "InvalidExpiry";
+        const tx = marketplace.connect(renter).openEscrow(listing.id, deposit, cap, expiresAt, maxPrice);
+        if (expected) {
+          await expect(tx).to.be.revertedWithCustomError(marketplace, expected);
+          action += `(${expected})`;
+        } else {
+          await tx;
+          const id = await marketplace.escrowCount();
+          expect((await marketplace.getEscrow(id)).termsId).to.equal(await marketplace.currentTermsId());
+          touchedEscrows.push(id);
+        }
+      } else if (roll < 36) {
         action = rnd.chance(0.6) ? "charge-receipt" : "charge-attested";
         const id = rnd.pick([...openEscrows]);
         const e = await marketplace.getEscrow(id);
+        const terms = await termsOf(e.termsId);
         const room = (e.spendCap - e.charged) / e.pricePerUnit;
         // Mostly within the cap; sometimes over it, which must revert and change nothing.
-        const extra = rnd.chance(0.9) ? BigInt(rnd.int(0, Number(room < 50n ? room : 50n))) : room + 1n;
-        const cumulative = units.get(id)! + extra;
-        const seq = sequence.get(id)! + 1n;
+        const extra = rnd.chance(0.9) ? BigInt(rnd.int(1, Number(room < 50n ? (room > 0n ? room : 1n) : 50n))) : room + 1n;
+        const cumulative = e.units + extra;
         const overCap = extra > room;
-        const closedForCharges = BigInt(await time.latest()) + 1n > e.expiresAt + 60n;
-        let tx;
+        const feeBps = terms.protocolFeeBps;
+        const treasuryBefore = await marketplace.payoutOf(treasuryAddress);
+        let tx, now: bigint;
         if (action === "charge-receipt") {
-          const renter = renters.find((r) => r.address === e.renter)!;
           const deadline = BigInt((await time.latest()) + 600);
-          const sig = await signReceipt(marketplace, renter, { escrowId: id, cumulativeUnits: cumulative, sequence: seq, deadline });
-          tx = marketplace.chargeWithReceipt(id, cumulative, seq, deadline, sig);
+          const sig = await signReceipt(marketplace, renterOf(e.renter), { escrowId: id, cumulativeUnits: cumulative, deadline });
+          now = await pin();
+          tx = marketplace.connect(rnd.pick([...providers, outsider])).chargeWithReceipt(id, cumulative, deadline, sig);
         } else {
-          await verifier.approve(id, cumulative, seq, DIGEST);
-          tx = marketplace.chargeWithAttestation(id, cumulative, seq, DIGEST, "0x");
+          const sequence = BigInt(rnd.int(0, 1_000)); // not checked by the marketplace
+          await verifier.approve(id, cumulative, sequence, DIGEST);
+          now = await pin();
+          tx = marketplace.chargeWithAttestation(id, cumulative, sequence, DIGEST, "0x");
         }
+        const closedForCharges = now > e.expiresAt + terms.settlementGrace;
         if (overCap || closedForCharges) {
-          await expect(tx).to.be.revertedWithCustomError(marketplace, overCap && !closedForCharges ? "SpendCapExceeded" : "SettlementPeriodOver");
+          await expect(tx).to.be.revertedWithCustomError(marketplace, closedForCharges ? "SettlementPeriodOver" : "SpendCapExceeded");
           action += "(rejected)";
         } else {
           await tx;
-          sequence.set(id, seq);
-          units.set(id, cumulative);
-          if (action === "charge-attested") touchedCharges.push(await marketplace.chargeCount());
+          const amount = extra * e.pricePerUnit;
+          if (action === "charge-receipt") {
+            // Settled at once, at the escrow's own fee, rounded up.
+            expect(await marketplace.payoutOf(treasuryAddress) - treasuryBefore, `step ${step} fee`).to.equal((amount * feeBps + 9_999n) / 10_000n);
+          } else {
+            touchedCharges.push(await marketplace.chargeCount());
+          }
+          const after = await marketplace.getEscrow(id);
+          expect([after.units, after.charged]).to.deep.equal([cumulative, e.charged + amount]);
         }
         touchedEscrows.push(id);
-      } else if (roll < 54 && pendingCharges.size > 0) {
+      } else if (roll < 41) {
+        // The renter submits its own receipt for a low cumulative value: what is already accounted (or less) is
+        // refused, one unit more is charged, and it never voids anyone's higher receipt (see the charges above).
+        action = "renter-low-receipt";
+        const id = rnd.pick([...openEscrows]);
+        const e = await marketplace.getEscrow(id);
+        const terms = await termsOf(e.termsId);
+        const renter = renterOf(e.renter);
+        const cumulative = rnd.pick([0n, e.units > 0n ? e.units - 1n : 0n, e.units, e.units, e.units + 1n]);
+        const deadline = BigInt((await time.latest()) + 600);
+        const sig = await signReceipt(marketplace, renter, { escrowId: id, cumulativeUnits: cumulative, deadline });
+        const now = await pin();
+        const tx = marketplace.connect(renter).chargeWithReceipt(id, cumulative, deadline, sig);
+        const closedForCharges = now > e.expiresAt + terms.settlementGrace;
+        if (closedForCharges) {
+          await expect(tx).to.be.revertedWithCustomError(marketplace, "SettlementPeriodOver");
+          action += "(late)";
+        } else if (cumulative <= e.units) {
+          await expect(tx).to.be.revertedWithCustomError(marketplace, "NoNewUsage").withArgs(id, cumulative, e.units);
+          action += "(no-new-usage)";
+        } else if (e.spendCap - e.charged < e.pricePerUnit) {
+          await expect(tx).to.be.revertedWithCustomError(marketplace, "SpendCapExceeded");
+          action += "(cap)";
+        } else {
+          await tx;
+          expect((await marketplace.getEscrow(id)).units).to.equal(cumulative);
+        }
+        touchedEscrows.push(id);
+      } else if (roll < 49 && pendingCharges.size > 0) {
         action = "dispute";
         const id = rnd.pick([...pendingCharges]);
         const c = await marketplace.getCharge(id);
         const e = await marketplace.getEscrow(c.escrowId);
-        const renter = renters.find((r) => r.address === e.renter)!;
-        if (BigInt(await time.latest()) + 1n > c.disputableUntil) {
+        const terms = await termsOf(e.termsId);
+        const renter = renterOf(e.renter);
+        const now = await pin();
+        if (now > c.disputableUntil) {
           await expect(marketplace.connect(renter).disputeCharge(id)).to.be.revertedWithCustomError(marketplace, "DisputeWindowClosed");
           action += "(late)";
+        } else if (terms.disputeBond > 0n && rnd.chance(0.1)) {
+          // No allowance for the bond: no dispute.
+          await token.connect(renter).approve(marketAddress, terms.disputeBond - 1n);
+          await pin();
+          await expect(marketplace.connect(renter).disputeCharge(id)).to.be.revertedWithCustomError(token, "ERC20InsufficientAllowance");
+          await token.connect(renter).approve(marketAddress, ethers.MaxUint256);
+          action += "(no-allowance)";
         } else {
-          await marketplace.connect(renter).disputeCharge(id);
+          const before = await token.balanceOf(renter.address);
+          await expect(marketplace.connect(renter).disputeCharge(id))
+            .to.emit(marketplace, "ChargeDisputed").withArgs(id, c.escrowId, renter.address, terms.disputeBond, now + terms.disputeResolutionPeriod);
+          expect(await token.balanceOf(renter.address)).to.equal(before - terms.disputeBond);
         }
         touchedCharges.push(id);
-      } else if (roll < 60 && disputedCharges.size > 0) {
+      } else if (roll < 55 && disputedCharges.size > 0) {
         action = "resolve";
         const id = rnd.pick([...disputedCharges]);
-        await marketplace.connect(treasury).resolveDispute(id, rnd.chance(0.5));
-        // Resolving twice must never pay twice.
-        await expect(marketplace.connect(treasury).resolveDispute(id, true)).to.be.revertedWithCustomError(marketplace, "ChargeNotDisputed");
+        const c = await marketplace.getCharge(id);
+        const e = await marketplace.getEscrow(c.escrowId);
+        const terms = await termsOf(e.termsId);
+        const l = await marketplace.getListing(e.listingId);
+        const payProvider = rnd.chance(0.5);
+        const now = await pin();
+        if (now > c.resolveBy) {
+          await expect(marketplace.connect(treasury).resolveDispute(id, payProvider))
+            .to.be.revertedWithCustomError(marketplace, "DisputeDeadlinePassed");
+          action += "(late)";
+        } else {
+          const renterPayout = await marketplace.payoutOf(e.renter);
+          const treasuryPayout = await marketplace.payoutOf(treasuryAddress);
+          await marketplace.connect(treasury).resolveDispute(id, payProvider);
+          if (!payProvider) {
+            action = "resolve-to-renter";
+            // The amount goes back to the open escrow (or to the renter once closed); the bond back to the renter;
+            // the slash of the listing bond to the treasury.
+            const after = await marketplace.getEscrow(c.escrowId);
+            const open = e.status === Status.Open;
+            expect(after.charged).to.equal(open ? e.charged - c.amount : e.charged);
+            expect(await marketplace.payoutOf(e.renter)).to.equal(renterPayout + terms.disputeBond + (open ? 0n : c.amount));
+            const slash = (l.bond * terms.disputeSlashBps) / 10_000n;
+            expect((await marketplace.getListing(e.listingId)).bond).to.equal(l.bond - slash);
+            expect(await marketplace.payoutOf(treasuryAddress)).to.equal(treasuryPayout + slash);
+            expect((await marketplace.getCharge(id)).status).to.equal(Status.Refunded);
+          } else {
+            action = "resolve-to-provider";
+            expect((await marketplace.getListing(e.listingId)).bond).to.equal(l.bond);
+          }
+          // Resolving twice must never pay twice.
+          await expect(marketplace.connect(treasury).resolveDispute(id, true)).to.be.revertedWithCustomError(marketplace, "ChargeNotDisputed");
+          await expect(marketplace.resolveExpiredDispute(id)).to.be.revertedWithCustomError(marketplace, "ChargeNotDisputed");
+        }
         touchedCharges.push(id);
-      } else if (roll < 68 && pendingCharges.size > 0) {
+        touchedEscrows.push(c.escrowId);
+        touchedBonds.push(e.listingId);
+      } else if (roll < 59 && disputedCharges.size > 0) {
+        action = "expired-default";
+        const id = rnd.pick([...disputedCharges]);
+        const c = await marketplace.getCharge(id);
+        const e = await marketplace.getEscrow(c.escrowId);
+        const caller = rnd.pick([outsider, renterOf(e.renter), listingOf(e.listingId).provider]);
+        const now = await pin();
+        if (now > c.resolveBy) {
+          await expect(marketplace.connect(caller).resolveExpiredDispute(id))
+            .to.emit(marketplace, "DisputeResolved").withArgs(id, c.escrowId, true, c.amount, caller.address, true);
+        } else {
+          await expect(marketplace.connect(caller).resolveExpiredDispute(id))
+            .to.be.revertedWithCustomError(marketplace, "DisputeDeadlineNotReached");
+          action += "(early)";
+        }
+        touchedCharges.push(id);
+      } else if (roll < 66 && pendingCharges.size > 0) {
         action = "release";
         const id = rnd.pick([...pendingCharges]);
         const c = await marketplace.getCharge(id);
-        if (BigInt(await time.latest()) + 1n > c.disputableUntil) {
+        if ((await pin()) > c.disputableUntil) {
           await marketplace.releaseCharge(id);
         } else {
           await expect(marketplace.releaseCharge(id)).to.be.revertedWithCustomError(marketplace, "DisputeWindowOpen");
           action += "(early)";
         }
         touchedCharges.push(id);
-      } else if (roll < 76) {
+      } else if (roll < 73) {
         action = "close";
         const id = rnd.pick([...openEscrows]);
         const e = await marketplace.getEscrow(id);
-        if (BigInt(await time.latest()) + 1n > e.expiresAt + 60n) {
+        const terms = await termsOf(e.termsId);
+        if ((await pin()) > e.expiresAt + terms.settlementGrace) {
           await marketplace.closeEscrow(id);
         } else if (rnd.chance(0.3)) {
-          const listing = listings.find((l) => l.id === e.listingId)!;
-          const renter = renters.find((r) => r.address === e.renter)!;
+          const listing = listingOf(e.listingId);
+          const renter = renterOf(e.renter);
           const deadline = BigInt((await time.latest()) + 600);
           await marketplace.connect(renter).closeEscrowByAgreement(id, deadline, await signClose(marketplace, listing.provider, id, deadline));
           action = "close-agreed";
@@ -217,7 +370,22 @@ describe("ModelMarketplace accounting invariant", function () {
           action += "(early)";
         }
         touchedEscrows.push(id);
-      } else if (roll < 84) {
+      } else if (roll < 77) {
+        action = "close-by-provider";
+        const id = rnd.pick([...openEscrows]);
+        const e = await marketplace.getEscrow(id);
+        const listing = listingOf(e.listingId);
+        if (rnd.chance(0.2)) {
+          const wrong = rnd.pick([...providers.filter((p) => p !== listing.provider), renterOf(e.renter), outsider]);
+          await expect(marketplace.connect(wrong).closeEscrowByProvider(id))
+            .to.be.revertedWithCustomError(marketplace, "NotListingProvider").withArgs(e.listingId, wrong.address);
+        }
+        const before = await token.balanceOf(e.renter);
+        await expect(marketplace.connect(listing.provider).closeEscrowByProvider(id))
+          .to.emit(marketplace, "EscrowClosed").withArgs(id, listing.provider.address, e.deposit - e.charged, false);
+        expect(await token.balanceOf(e.renter)).to.equal(before + e.deposit - e.charged);
+        touchedEscrows.push(id);
+      } else if (roll < 83) {
         action = "withdraw";
         const owed = [...payoutTerm.entries()].filter(([, v]) => v > 0n);
         if (owed.length > 0) {
@@ -226,30 +394,69 @@ describe("ModelMarketplace accounting invariant", function () {
         } else {
           action += "(nothing)";
         }
-      } else if (roll < 90) {
+      } else if (roll < 87) {
         action = "price";
         const listing = rnd.pick(listings);
         await marketplace.connect(listing.provider).setPrice(listing.id, ftns(1) / 1000n + BigInt(rnd.int(0, 1_000)));
-        touchedBond = listing.id;
+      } else if (roll < 89) {
+        action = "add-bond";
+        // Slashes eventually make listings unrentable; their providers top them up.
+        const listing = rnd.pick(listings);
+        const bond = (await marketplace.getListing(listing.id)).bond;
+        const topUp = bond < minProviderBond ? minProviderBond - bond + BigInt(rnd.int(0, 5)) * ftns(1) : ftns(1);
+        await marketplace.connect(listing.provider).addBond(listing.id, topUp);
+        touchedBonds.push(listing.id);
+      } else if (roll < 92) {
+        action = "terms";
+        // Governance (the timelock) changes a term mid-run; open escrows must keep theirs.
+        const admin = marketplace.connect(treasury);
+        const kind = rnd.int(0, 6);
+        const before = await marketplace.currentTermsId();
+        if (kind === 0) await admin.setProtocolFee(rnd.int(0, 1_000));
+        else if (kind === 1) await admin.setSettlementGrace(rnd.int(0, 600));
+        else if (kind === 2) await admin.setDisputeWindow(rnd.int(0, 900));
+        else if (kind === 3) await admin.setDisputeTerms(BigInt(rnd.int(0, 3)) * ftns(1) + BigInt(rnd.int(0, 1_000)), rnd.int(1, 900), rnd.int(0, 3_000));
+        else if (kind === 4) {
+          minEscrowDeposit = BigInt(rnd.int(0, 50)) * 10n ** 15n;
+          await admin.setMinEscrowDeposit(minEscrowDeposit);
+        } else if (kind === 5) {
+          maxEscrowDuration = BigInt(rnd.int(600, 90 * 24 * 3600));
+          await admin.setMaxEscrowDuration(maxEscrowDuration);
+        } else {
+          // An out-of-bounds value is refused and publishes nothing.
+          const bad = rnd.int(0, 2);
+          if (bad === 0) await expect(admin.setProtocolFee(1_001)).to.be.revertedWithCustomError(marketplace, "FeeTooHigh");
+          else if (bad === 1) await expect(admin.setDisputeTerms(0, 600, 10_001)).to.be.revertedWithCustomError(marketplace, "InvalidSlash");
+          else await expect(admin.setDisputeTerms(0, 0, 0)).to.be.revertedWithCustomError(marketplace, "InvalidPeriod");
+          action += "(refused)";
+        }
+        const published = kind <= 3 ? 1n : 0n;
+        expect(await marketplace.currentTermsId()).to.equal(before + published);
       } else {
         await time.increase(rnd.int(1, 400));
       }
 
       for (const id of touchedEscrows) await refreshEscrow(id);
       for (const id of touchedCharges) await refreshCharge(id);
-      if (touchedBond !== undefined) await refreshBond(touchedBond);
+      for (const id of touchedBonds) await refreshBond(id);
       await refreshPayouts();
       if (step % FULL_RECOUNT_EVERY === 0) await fullRecount();
       await check(step, action);
       const kind = action.replace(/\(.*/, "");
       counts[kind] = (counts[kind] ?? 0) + 1;
+      counts[action] = (counts[action] ?? 0) + (action === kind ? 0 : 1);
     }
 
     // Every kind of action must actually have happened for the run to mean something.
-    for (const kind of ["open", "charge-receipt", "charge-attested", "dispute", "resolve", "release", "close", "withdraw", "price", "warp"]) {
+    for (const kind of [
+      "open", "open(DepositTooLow)", "open(PriceAboveMaximum)", "open(InvalidExpiry)", "charge-receipt", "charge-attested",
+      "renter-low-receipt", "renter-low-receipt(no-new-usage)", "dispute", "dispute(no-allowance)", "resolve-to-renter",
+      "resolve-to-provider", "resolve(late)", "expired-default", "expired-default(early)", "release", "close",
+      "close-agreed", "close-by-provider", "withdraw", "price", "add-bond", "terms", "warp",
+    ]) {
       expect(counts[kind] ?? 0, `action ${kind} never ran`).to.be.greaterThan(0);
     }
+    expect(await marketplace.currentTermsId(), "terms never changed").to.be.greaterThan(3n);
     process.stdout.write(`      actions: ${JSON.stringify(counts)}\n`);
-    void providers;
   });
 });

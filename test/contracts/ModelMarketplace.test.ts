@@ -884,6 +884,27 @@ describe("ModelMarketplace", () => {
         .to.emit(f.marketplace, "DisputeResolved").withArgs(chargeId, 1n, true, 10n * PRICE, await f.treasury.getAddress(), false);
     });
 
+    it("refuses the arbiter after a dispute's deadline (DisputeDeadlinePassed)", async () => {
+      const f = await marketFixture();
+      const { chargeId, resolveBy } = await disputed(f);
+      await time.increaseTo(resolveBy + 1n);
+      for (const payProvider of [false, true]) {
+        await expect(f.marketplace.connect(f.treasury).resolveDispute(chargeId, payProvider))
+          .to.be.revertedWithCustomError(f.marketplace, "DisputeDeadlinePassed").withArgs(chargeId, resolveBy);
+      }
+      expect((await f.marketplace.getCharge(chargeId)).status).to.equal(ChargeStatus.Disputed);
+    });
+
+    it("refuses the default before a dispute's deadline (DisputeDeadlineNotReached)", async () => {
+      const f = await marketFixture();
+      const { chargeId, resolveBy } = await disputed(f);
+      for (const caller of [f.outsider, f.provider, f.treasury]) {
+        await expect(f.marketplace.connect(caller).resolveExpiredDispute(chargeId))
+          .to.be.revertedWithCustomError(f.marketplace, "DisputeDeadlineNotReached").withArgs(chargeId, resolveBy);
+      }
+      expect((await f.marketplace.getCharge(chargeId)).status).to.equal(ChargeStatus.Disputed);
+    });
+
     it("resolves a dispute once: to the renter (back to the escrow, bond back) or to the provider (normal split, bond to it)", async () => {
       const f = await marketFixture();
       const { marketplace, renter, treasury, provider, outsider, timelock } = f;
@@ -1219,17 +1240,32 @@ describe("ModelMarketplace", () => {
       await marketplace.connect(treasury).resolveDispute(chargeId, false); // 600 s to resolve, not 1
     });
 
-    it("bounds every term (FeeTooHigh, InvalidSlash, InvalidPeriod) and accepts the bounds themselves", async () => {
+    it("refuses a protocol fee above 1,000 bps in any new terms (FeeTooHigh)", async () => {
+      const { marketplace, treasury } = await marketFixture();
+      await expect(marketplace.connect(treasury).setProtocolFee(1_001))
+        .to.be.revertedWithCustomError(marketplace, "FeeTooHigh").withArgs(1_001, 1_000);
+      await expect(marketplace.connect(treasury).setProtocolFee(65_535))
+        .to.be.revertedWithCustomError(marketplace, "FeeTooHigh").withArgs(65_535, 1_000);
+      expect(await marketplace.currentTermsId()).to.equal(1n);
+    });
+
+    it("refuses a dispute slash above 10,000 bps (InvalidSlash)", async () => {
       const { marketplace, treasury } = await marketFixture();
       const admin = marketplace.connect(treasury);
-      await expect(admin.setProtocolFee(1_001)).to.be.revertedWithCustomError(marketplace, "FeeTooHigh").withArgs(1_001, 1_000);
       await expect(admin.setDisputeTerms(0, 600, 10_001)).to.be.revertedWithCustomError(marketplace, "InvalidSlash").withArgs(10_001, 10_000);
-      await expect(admin.setDisputeTerms(0, 600, 65_535)).to.be.revertedWithCustomError(marketplace, "InvalidSlash");
+      await expect(admin.setDisputeTerms(0, 600, 65_535)).to.be.revertedWithCustomError(marketplace, "InvalidSlash").withArgs(65_535, 10_000);
+      expect(await marketplace.currentTermsId()).to.equal(1n);
+    });
+
+    it("refuses periods out of bounds: above a year, a zero resolution period, an escrow duration of 0 or above 5 years (InvalidPeriod)", async () => {
+      const { marketplace, treasury } = await marketFixture();
+      const admin = marketplace.connect(treasury);
       await expect(admin.setSettlementGrace(MAX_PERIOD + 1n))
         .to.be.revertedWithCustomError(marketplace, "InvalidPeriod").withArgs("settlementGrace", MAX_PERIOD + 1n, MAX_PERIOD);
-      await expect(admin.setSettlementGrace(2n ** 48n - 1n)).to.be.revertedWithCustomError(marketplace, "InvalidPeriod");
+      await expect(admin.setSettlementGrace(MAX_UINT48)).to.be.revertedWithCustomError(marketplace, "InvalidPeriod");
       await expect(admin.setDisputeWindow(MAX_PERIOD + 1n))
         .to.be.revertedWithCustomError(marketplace, "InvalidPeriod").withArgs("disputeWindow", MAX_PERIOD + 1n, MAX_PERIOD);
+      await expect(admin.setDisputeWindow(MAX_UINT48)).to.be.revertedWithCustomError(marketplace, "InvalidPeriod");
       await expect(admin.setDisputeTerms(0, MAX_PERIOD + 1n, 0))
         .to.be.revertedWithCustomError(marketplace, "InvalidPeriod").withArgs("disputeResolutionPeriod", MAX_PERIOD + 1n, MAX_PERIOD);
       await expect(admin.setDisputeTerms(0, 0, 0))
@@ -1241,19 +1277,33 @@ describe("ModelMarketplace", () => {
       await expect(admin.setMaxEscrowDuration(MAX_ESCROW_DURATION + 1n))
         .to.be.revertedWithCustomError(marketplace, "InvalidPeriod").withArgs("maxEscrowDuration", MAX_ESCROW_DURATION + 1n, MAX_ESCROW_DURATION);
       await expect(admin.setMaxEscrowDuration(2n ** 32n - 1n)).to.be.revertedWithCustomError(marketplace, "InvalidPeriod");
-      // Nothing was published by the refused calls.
+      // Nothing was published or changed by the refused calls.
       expect(await marketplace.currentTermsId()).to.equal(1n);
+      expect(await marketplace.maxEscrowDuration()).to.equal(BigInt(MAX_DURATION));
+      expect(await marketplace.unbondingDelay()).to.equal(600n);
+    });
+
+    it("accepts every bound itself", async () => {
+      const { marketplace, treasury } = await marketFixture();
+      const admin = marketplace.connect(treasury);
       await admin.setProtocolFee(1_000);
       await admin.setDisputeTerms(2n ** 80n - 1n, MAX_PERIOD, 10_000);
+      await admin.setDisputeTerms(0, 1, 0);
       await admin.setSettlementGrace(MAX_PERIOD);
+      await admin.setSettlementGrace(0);
       await admin.setDisputeWindow(MAX_PERIOD);
+      await admin.setDisputeWindow(0);
       await admin.setUnbondingDelay(MAX_PERIOD);
+      await admin.setUnbondingDelay(0);
       await admin.setMaxEscrowDuration(MAX_ESCROW_DURATION);
       await admin.setMaxEscrowDuration(1);
       await admin.setMinEscrowDeposit(2n ** 72n - 1n);
       await admin.setMinEscrowDeposit(0);
-      expect(await marketplace.currentTermsId()).to.equal(5n);
-      expect((await marketplace.getTerms(5)).disputeBond).to.equal(2n ** 80n - 1n);
+      expect(await marketplace.currentTermsId()).to.equal(8n);
+      expect((await marketplace.getTerms(3)).disputeBond).to.equal(2n ** 80n - 1n);
+      const last = await marketplace.getTerms(8);
+      expect([last.protocolFeeBps, last.settlementGrace, last.disputeWindow, last.disputeResolutionPeriod, last.disputeSlashBps, last.disputeBond])
+        .to.deep.equal([1_000n, 0n, 0n, 1n, 0n, 0n]);
     });
 
     it("can take the whole listing bond at 10,000 bps, and charges and closes still work at the longest periods", async () => {

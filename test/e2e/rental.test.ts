@@ -34,7 +34,7 @@ import {
   usageResultDigest,
 } from "../../workers/shared/authorization";
 import { ACKNOWLEDGEMENT_HEADER, formatAcknowledgementHeader, signReceipt } from "../../workers/shared/receipt";
-import { reportToJson, signProviderReport } from "../../workers/shared/usage-report";
+import { parseReport, reportToJson, signProviderReport } from "../../workers/shared/usage-report";
 import { MeteringMismatch, RenterClient } from "../../workers/renter/client";
 import { account, deployment, domainOf, privateKeyOf, readContract, ROOT, send, startConsensusNode, waitFor, walletFor, type Chain, type ConsensusNodeProcess } from "./harness";
 import { startIndexedChain, type IndexedChain } from "./indexed";
@@ -488,10 +488,17 @@ describe("rented queries end to end", { timeout: 900_000 }, () => {
     const escrow = await settled(escrowId, next.cumulativeUnits!, 30_000);
     assert.equal(escrow.charged, next.cumulativeUnits! * escrow.pricePerUnit, "provider's loss: 0");
 
-    // A provider replaying its old report is refused: its units are already accounted.
-    const replay = await postJson(`http://127.0.0.1:${NODE_PORTS[1]}`, "/reports", { report: first.report });
+    // A provider replaying its old report: renumbered, it is refused (its units are already accounted); as it was,
+    // the nodes only hand back the attestation they gave before, which the chain refuses. Nothing more is charged.
+    const old = parseReport(first.report);
+    const renumbered = { ...old, sequence: 99n };
+    renumbered.providerSignature = await signProviderReport(account(PROVIDER), domain, renumbered);
+    const replay = await postJson(`http://127.0.0.1:${NODE_PORTS[1]}`, "/reports", { report: reportToJson(renumbered) });
     assert.equal(replay.status, 422);
     assert.equal(replay.json.error.code, "no-new-usage");
+    await postJson(`http://127.0.0.1:${NODE_PORTS[2]}`, "/reports", { report: first.report });
+    await new Promise((r) => setTimeout(r, 1_500));
+    assert.equal((await escrowOf(escrowId)).charged, escrow.charged, "a replay charged nothing");
   });
 
   test("a provider over-billing an answer gets no acknowledgement and at most one query's budget, once", async () => {

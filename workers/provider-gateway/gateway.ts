@@ -184,8 +184,10 @@ export class ProviderGateway {
       cumulativeUnits: known && known.cumulativeUnits > escrow.units ? known.cumulativeUnits : escrow.units,
       sequence: known?.sequence ?? 0n,
     };
-    const acknowledged = known?.acknowledged && known.acknowledged.cumulativeUnits > escrow.units ? known.acknowledged.cumulativeUnits : escrow.units;
-    const unacknowledged = before.cumulativeUnits - acknowledged;
+    // Only the renter's own acknowledgement counts: units the committee attested are still disputable by the renter,
+    // so a renter that never acknowledges is cut off even while the committee keeps settling for the provider.
+    const acknowledged = known?.acknowledged?.cumulativeUnits ?? 0n;
+    const unacknowledged = before.cumulativeUnits > acknowledged ? before.cumulativeUnits - acknowledged : 0n;
     if (unacknowledged > this.options.creditWindowUnits) {
       throw new PaymentRequired(
         "acknowledgement-required",
