@@ -50,7 +50,7 @@ interface IModelMarketplace {
     }
 
     /// @dev Field order is storage layout: slot 1 (provider, price) and slot 2 (status, bond, counters) are what
-    /// opening an escrow reads; slot 3 (royalty recipient, ratings) is read only when a royalty is due.
+    /// opening an escrow reads (an attested charge and its release or resolution update slot 2's counter); slot 3 (royalty recipient, ratings) is read only when a royalty is due.
     struct Listing {
         address provider;
         uint96 pricePerUnit;
@@ -61,6 +61,8 @@ interface IModelMarketplace {
         uint32 openEscrows;
         uint96 bond;
         uint48 unbondingAt;
+        /// @dev Attested charges on this listing still pending or disputed: the bond stays while any could be slashed.
+        uint32 unresolvedCharges;
         address royaltyRecipient;
         uint32 ratingCount;
         uint32 ratingSum;
@@ -211,7 +213,7 @@ interface IModelMarketplace {
     error PriceAboveMaximum(uint256 listingId, uint256 price, uint256 maxPricePerUnit);
     error InvalidRoyalty(address recipient, uint16 bps, uint16 maxBps);
     error BondTooLow(uint256 bond, uint256 minimumBond);
-    error BondLocked(uint256 listingId, uint48 unbondingAt, uint32 openEscrows);
+    error BondLocked(uint256 listingId, uint48 unbondingAt, uint32 openEscrows, uint32 unresolvedCharges);
     error EscrowNotFound(uint256 escrowId);
     error EscrowNotOpen(uint256 escrowId);
     error InvalidDeposit(uint256 deposit, uint256 spendCap);
@@ -269,8 +271,9 @@ interface IModelMarketplace {
     /// @notice Delists for good and starts the unbonding delay.
     function delist(uint256 listingId) external;
 
-    /// @notice Returns the bond to the provider once delisted, unbonded and with no open escrow (the provider can
-    /// always end its open escrows with {closeEscrowByProvider}).
+    /// @notice Returns the bond to the provider once delisted, unbonded, with no open escrow (the provider can
+    /// always end its open escrows with {closeEscrowByProvider}) and no attested charge still pending or disputed
+    /// (a dispute it loses slashes the bond; the wait is at most the dispute window plus the resolution period).
     function withdrawBond(uint256 listingId) external;
 
     // ---------------------------------------------------------------- renters

@@ -22,7 +22,9 @@ abstract contract MarketplaceDisputes is MarketplaceBase {
 
         charge.status = ChargeStatus.Released;
         uint256 escrowId = charge.escrowId;
-        _settle(escrowId, chargeId, _getStorage().escrows[escrowId], charge.amount);
+        Escrow storage escrow = _getStorage().escrows[escrowId];
+        _resolved(escrow);
+        _settle(escrowId, chargeId, escrow, charge.amount);
     }
 
     /// @inheritdoc IModelMarketplace
@@ -71,6 +73,7 @@ abstract contract MarketplaceDisputes is MarketplaceBase {
         Listing storage listing = $.listings[escrow.listingId];
         Terms storage terms = $.terms[escrow.termsId];
         uint256 bond = terms.disputeBond;
+        _resolved(escrow);
         emit DisputeResolved(chargeId, escrowId, payProvider, amount, msg.sender, byDefault);
         if (payProvider) {
             charge.status = ChargeStatus.Released;
@@ -95,6 +98,14 @@ abstract contract MarketplaceDisputes is MarketplaceBase {
             listing.bond = remaining;
             $.payouts[$.treasury] += slash;
             emit ProviderSlashed(escrow.listingId, chargeId, slash, remaining);
+        }
+    }
+
+    /// @dev One attested charge of the escrow's listing is final now: the listing's bond no longer waits for it.
+    function _resolved(Escrow storage escrow) private {
+        // Cannot underflow: incremented when the charge was attested.
+        unchecked {
+            --_getStorage().listings[escrow.listingId].unresolvedCharges;
         }
     }
 

@@ -135,6 +135,10 @@ abstract contract MarketplaceEscrows is MarketplaceBase {
     function _holdCharge(uint256 escrowId, Escrow storage escrow, uint256 amount) private returns (uint256 chargeId) {
         MarketplaceStorage storage $ = _getStorage();
         chargeId = ++$.chargeCount;
+        // Cannot overflow: one per pending charge, and charges are counted in uint64 ids far below 2^32 in practice.
+        unchecked {
+            ++$.listings[escrow.listingId].unresolvedCharges;
+        }
         // Cannot overflow uint48 in practice: the window is bounded by the setters (<= 365 days).
         $.charges[chargeId] = Charge({
             escrowId: uint64(escrowId),

@@ -110,8 +110,8 @@ abstract contract MarketplaceListings is MarketplaceBase {
         Listing storage listing = _providerListing(listingId);
         if (
             listing.status != ListingStatus.Delisted || block.timestamp < listing.unbondingAt
-                || listing.openEscrows != 0
-        ) revert BondLocked(listingId, listing.unbondingAt, listing.openEscrows);
+                || listing.openEscrows != 0 || listing.unresolvedCharges != 0
+        ) revert BondLocked(listingId, listing.unbondingAt, listing.openEscrows, listing.unresolvedCharges);
 
         uint256 amount = listing.bond;
         listing.bond = 0;

@@ -128,7 +128,8 @@ describe("ModelMarketplace accounting invariant", function () {
       if (c.status === Status.Disputed) disputedCharges.add(id);
     };
     const refreshPayouts = async (accounts = payoutAccounts) => {
-      for (const a of accounts) payoutTerm.set(a, await marketplace.payoutOf(a));
+      const owed = await Promise.all(accounts.map((a) => marketplace.payoutOf(a)));
+      accounts.forEach((a, i) => payoutTerm.set(a, owed[i]));
     };
     const refreshBond = async (id: bigint) => bondTerm.set(id, (await marketplace.getListing(id)).bond);
     const sum = (m: Map<unknown, bigint>) => [...m.values()].reduce((x, y) => x + y, 0n);

@@ -340,7 +340,7 @@ describe("ModelMarketplace", () => {
       const { marketplace, provider, listingId, outsider, token } = f;
       const { escrowId, expiresAt } = await openEscrow(f, { duration: 100 });
       await expect(marketplace.connect(provider).withdrawBond(listingId))
-        .to.be.revertedWithCustomError(marketplace, "BondLocked").withArgs(listingId, 0, 1);
+        .to.be.revertedWithCustomError(marketplace, "BondLocked").withArgs(listingId, 0, 1, 0);
       const tx = await marketplace.connect(provider).delist(listingId);
       const unbondingAt = BigInt((await time.latest()) + 600);
       await expect(tx).to.emit(marketplace, "ListingStatusChanged").withArgs(listingId, ListingStatus.Delisted, unbondingAt);
@@ -351,7 +351,7 @@ describe("ModelMarketplace", () => {
       await expect(openEscrow(f)).to.be.revertedWithCustomError(marketplace, "ListingNotRentable");
       await time.increaseTo(unbondingAt);
       await expect(marketplace.connect(provider).withdrawBond(listingId))
-        .to.be.revertedWithCustomError(marketplace, "BondLocked").withArgs(listingId, unbondingAt, 1);
+        .to.be.revertedWithCustomError(marketplace, "BondLocked").withArgs(listingId, unbondingAt, 1, 0);
       expect(BigInt(expiresAt + 60)).to.be.lessThan(unbondingAt); // the escrow is closable by now
       await marketplace.closeEscrow(escrowId);
       await expect(marketplace.connect(outsider).withdrawBond(listingId)).to.be.revertedWithCustomError(marketplace, "NotListingProvider");
@@ -1062,8 +1062,11 @@ describe("ModelMarketplace", () => {
       await time.increase(100); // unbonded, while the dispute has ~500 s to go
       expect((await marketplace.getCharge(chargeId)).resolveBy).to.be.greaterThan(BigInt(await time.latest()));
       await expect(marketplace.connect(provider).withdrawBond(listingId))
-        .to.be.revertedWithCustomError(marketplace, "BondLocked");
+        .to.be.revertedWithCustomError(marketplace, "BondLocked").withArgs(listingId, anyValue, 0, 1);
       await expect(marketplace.connect(treasury).resolveDispute(chargeId, false)).to.emit(marketplace, "ProviderSlashed");
+      // Resolved: the rest of the bond is the provider's again.
+      expect((await marketplace.getListing(listingId)).unresolvedCharges).to.equal(0n);
+      await expect(marketplace.connect(provider).withdrawBond(listingId)).to.emit(marketplace, "BondWithdrawn");
     });
   });
 
