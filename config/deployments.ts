@@ -18,5 +18,6 @@ export const Tags = {
   LocalCommittee: "LocalCommittee",
   LaunchListings: "LaunchListings",
   DemoListing: "DemoListing",
+  Genesis: "Genesis",
   Handover: "Handover",
 } as const;

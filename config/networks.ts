@@ -14,6 +14,9 @@ export interface LiveNetwork {
 export const LIVE_NETWORKS: Record<string, LiveNetwork> = {
   amoy: { chainId: 80002, rpcUrlVariable: "AMOY_RPC_URL" },
   polygon: { chainId: 137, rpcUrlVariable: "POLYGON_RPC_URL" },
+  // The live profile, unchanged, against a local Hardhat node started with chain id 80002 (`npm run
+  // deploy:rehearsal`): the same scripts, parameters and checks as Amoy, with its own genesis plan of local keys.
+  rehearsal: { chainId: 80002, rpcUrlVariable: "REHEARSAL_RPC_URL" },
 };
 
 /** Variables a deployment to `network` cannot do without. */
@@ -53,7 +56,9 @@ function liveNetworks(): NetworksUserConfig {
       url: optionalEnv(live.rpcUrlVariable) ?? UNSET_RPC,
       chainId: live.chainId,
       accounts: key ? [key] : [],
-      live: true,
+      // hardhat-deploy waits for confirmations on live networks; the rehearsal's automining node never mines a
+      // block on its own, so it counts as not live there (the profile and every check stay the live ones).
+      live: name !== "rehearsal",
       saveDeployments: true,
       tags: ["live"],
     };
@@ -64,7 +69,8 @@ function liveNetworks(): NetworksUserConfig {
 export function networks(): NetworksUserConfig {
   return {
     hardhat: {
-      chainId: 31337,
+      // `hardhat node` for the rehearsal runs as chain 80002 (HARDHAT_CHAIN_ID), like Amoy.
+      chainId: Number(optionalEnv("HARDHAT_CHAIN_ID") ?? 31337),
       // Timestamp clocks (ERC-6372) and escrow expiries rely on block time; keep it realistic.
       allowBlocksWithSameTimestamp: false,
       tags: ["local"],

@@ -51,8 +51,8 @@ export interface ProtocolParameters {
     /** After an escrow expires, how long the provider may still submit charges before anyone may close it. */
     settlementGrace: number;
     categories: string[];
-    /** List the eight launch models at deployment (always on local networks; on live ones only if asked). */
-    seedLaunchListings: { kind: "always" } | { kind: "env"; variable: string };
+    /** List the eight launch models at deployment: always on local networks; on live ones as the genesis plan says. */
+    seedLaunchListings: { kind: "always" } | { kind: "genesis" };
   };
   committee: {
     /** FTNS a node must bond before it can be admitted. */
@@ -101,7 +101,7 @@ const LIVE: ProtocolParameters = {
     unbondingDelay: 7 * DAY,
     settlementGrace: 1 * DAY,
     categories: CATEGORIES,
-    seedLaunchListings: { kind: "env", variable: "SEED_LAUNCH_LISTINGS" },
+    seedLaunchListings: { kind: "genesis" },
   },
   committee: {
     minBond: 50_000n * 10n ** 18n,
@@ -158,6 +158,7 @@ const BY_NETWORK: Record<string, ProtocolParameters> = {
   localhost: LOCAL,
   e2e: LOCAL,
   amoy: LIVE,
+  rehearsal: LIVE,
   polygon: LIVE,
 };
 

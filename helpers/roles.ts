@@ -1,60 +1,22 @@
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
-import { Contract, id, ZeroHash } from "ethers";
+import { Contract, id, ZeroAddress, ZeroHash } from "ethers";
 import { Deployments } from "../config/deployments";
+import { requireAddress } from "../config/env";
+import { isLiveNetwork } from "../config/networks";
+import { parametersFor } from "../config/parameters";
 
 /**
- * Every role that can move value or change code, per deployment. A finished deployment must leave each of
- * them held only by protocol contracts (the timelock, later the governor), never by an externally owned account.
- * Roles that only stop things (the token guardian) or only run already-approved operations (the timelock's
- * executor, open to anyone) are deliberately absent.
+ * The handover's audit of a finished deployment (deploy/99_handover.ts), in three parts, each of which throws with
+ * every violation it found:
+ *   - roles: every role of every protocol contract (read from the ABIs: DEFAULT_ADMIN_ROLE and each `*_ROLE`
+ *     constant) is held by exactly the expected accounts, rebuilt from RoleGranted/RoleRevoked history and confirmed
+ *     with `hasRole`: the timelock administers, upgrades, arbitrates and admits; only the governor proposes; the
+ *     governor and the safety council cancel; anyone executes; the token guardian is the configured one (on live
+ *     networks the GUARDIAN_ADDRESS multisig); nobody mints. A role not listed here may be held by the timelock only.
+ *   - the timelock's queue: no scheduled operation is still pending (the handover cancels what the deployer left);
+ *   - day-one liveness: someone holds enough FTNS to propose, the registered participants can reach the quorum,
+ *     the committee has at least its minimum size, the launch listings are rentable.
  */
-export const PRIVILEGED_ROLES: Record<string, Record<string, string>> = {
-  [Deployments.Timelock]: {
-    DEFAULT_ADMIN_ROLE: ZeroHash,
-    PROPOSER_ROLE: id("PROPOSER_ROLE"),
-  },
-  [Deployments.Token]: {
-    DEFAULT_ADMIN_ROLE: ZeroHash,
-    UPGRADER_ROLE: id("UPGRADER_ROLE"),
-    MINTER_ROLE: id("MINTER_ROLE"),
-  },
-  [Deployments.Marketplace]: {
-    DEFAULT_ADMIN_ROLE: ZeroHash,
-    UPGRADER_ROLE: id("UPGRADER_ROLE"),
-    ARBITER_ROLE: id("ARBITER_ROLE"),
-  },
-  [Deployments.Committee]: {
-    DEFAULT_ADMIN_ROLE: ZeroHash,
-    UPGRADER_ROLE: id("UPGRADER_ROLE"),
-    MEMBERSHIP_ROLE: id("MEMBERSHIP_ROLE"),
-  },
-};
-
-const ACCESS_CONTROL_EVENTS = [
-  "event RoleGranted(bytes32 indexed role, address indexed account, address indexed sender)",
-  "event RoleRevoked(bytes32 indexed role, address indexed account, address indexed sender)",
-  "function hasRole(bytes32 role, address account) view returns (bool)",
-];
-
-/**
- * Current holders of `role` on an AccessControl contract, rebuilt from its RoleGranted/RoleRevoked history
- * (OpenZeppelin's AccessControl is not enumerable) and confirmed with `hasRole`.
- */
-export async function roleHolders(
-  hre: HardhatRuntimeEnvironment,
-  address: string,
-  role: string,
-  fromBlock: number,
-): Promise<string[]> {
-  const contract = new Contract(address, ACCESS_CONTROL_EVENTS, hre.ethers.provider);
-  const granted = await contract.queryFilter(contract.filters.RoleGranted(role), fromBlock);
-  const candidates = new Set(granted.map((log) => ("args" in log ? String(log.args.account) : "")).filter(Boolean));
-  const holders: string[] = [];
-  for (const account of candidates) {
-    if (await contract.hasRole(role, account)) holders.push(account);
-  }
-  return holders;
-}
 
 export interface RoleViolation {
   deployment: string;
@@ -63,35 +25,116 @@ export interface RoleViolation {
   reason: string;
 }
 
-/** Lists every privileged role held by anything other than a deployed protocol contract. */
-export async function auditPrivilegedRoles(hre: HardhatRuntimeEnvironment): Promise<RoleViolation[]> {
-  const all = await hre.deployments.all();
-  const protocolContracts = new Set(Object.values(all).map((d) => d.address.toLowerCase()));
-  const violations: RoleViolation[] = [];
+const ACCESS_CONTROL = [
+  "event RoleGranted(bytes32 indexed role, address indexed account, address indexed sender)",
+  "function hasRole(bytes32 role, address account) view returns (bool)",
+];
 
-  for (const [deploymentName, roles] of Object.entries(PRIVILEGED_ROLES)) {
-    const deployment = all[deploymentName];
-    if (!deployment) continue; // not part of this (partial) deployment
+/** Current holders of `role` on an AccessControl contract (OpenZeppelin's is not enumerable: from its events). */
+export async function roleHolders(hre: HardhatRuntimeEnvironment, address: string, role: string, fromBlock: number): Promise<string[]> {
+  const contract = new Contract(address, ACCESS_CONTROL, hre.ethers.provider);
+  const granted = await contract.queryFilter(contract.filters.RoleGranted(role), fromBlock);
+  const candidates = new Set(granted.map((log) => ("args" in log ? String(log.args.account) : "")).filter(Boolean));
+  const holders: string[] = [];
+  for (const account of candidates) if (await contract.hasRole(role, account)) holders.push(account);
+  return holders;
+}
+
+/** Every role a deployed contract defines: DEFAULT_ADMIN_ROLE and each `*_ROLE()` constant of its ABI. */
+export async function rolesOf(hre: HardhatRuntimeEnvironment, deploymentName: string): Promise<Record<string, string>> {
+  const deployment = await hre.deployments.get(deploymentName);
+  const names = (deployment.abi as { type: string; name?: string; inputs?: unknown[] }[])
+    .filter((f) => f.type === "function" && f.name && /_ROLE$/.test(f.name) && (f.inputs?.length ?? 0) === 0)
+    .map((f) => f.name!);
+  const roles: Record<string, string> = {};
+  for (const name of names) roles[name] = String(await hre.deployments.read(deploymentName, name));
+  if (!roles.DEFAULT_ADMIN_ROLE && (deployment.abi as { name?: string }[]).some((f) => f.name === "hasRole")) roles.DEFAULT_ADMIN_ROLE = ZeroHash;
+  return roles;
+}
+
+/** Who must hold each role after handover, per deployment (lower-case addresses). */
+export async function expectedRoleHolders(hre: HardhatRuntimeEnvironment): Promise<Record<string, Record<string, string[]>>> {
+  const timelock = (await hre.deployments.get(Deployments.Timelock)).address.toLowerCase();
+  // A partial deployment (tests) may stop before the governor: then nobody is expected to propose yet.
+  const governor = (await hre.deployments.getOrNull(Deployments.Governor))?.address.toLowerCase();
+  const { deployer, safetyCouncil } = await hre.getNamedAccounts();
+  const { token, governor: governorParams } = parametersFor(hre.network.name);
+  const council = (governorParams.safetyCouncil.kind === "env" ? requireAddress(governorParams.safetyCouncil.variable) : safetyCouncil!).toLowerCase();
+  const guardian = (token.guardian.kind === "env" ? requireAddress(token.guardian.variable) : token.guardian.kind === "deployer" ? deployer! : safetyCouncil!).toLowerCase();
+  return {
+    [Deployments.Timelock]: {
+      DEFAULT_ADMIN_ROLE: [timelock],
+      PROPOSER_ROLE: governor ? [governor] : [],
+      CANCELLER_ROLE: governor ? [governor, council] : [],
+      EXECUTOR_ROLE: [ZeroAddress.toLowerCase()],
+    },
+    [Deployments.Token]: { DEFAULT_ADMIN_ROLE: [timelock], UPGRADER_ROLE: [timelock], MINTER_ROLE: [], GUARDIAN_ROLE: [guardian] },
+    [Deployments.Marketplace]: { DEFAULT_ADMIN_ROLE: [timelock], UPGRADER_ROLE: [timelock], ARBITER_ROLE: [timelock] },
+    [Deployments.Committee]: { DEFAULT_ADMIN_ROLE: [timelock], UPGRADER_ROLE: [timelock], MEMBERSHIP_ROLE: [timelock] },
+  };
+}
+
+/** Every role held by someone it should not be, or missing an account that must hold it. */
+export async function auditRoles(hre: HardhatRuntimeEnvironment): Promise<RoleViolation[]> {
+  const expected = await expectedRoleHolders(hre);
+  const timelock = (await hre.deployments.get(Deployments.Timelock)).address.toLowerCase();
+  const violations: RoleViolation[] = [];
+  for (const deploymentName of Object.values(Deployments)) {
+    const deployment = await hre.deployments.getOrNull(deploymentName);
+    if (!deployment || !(deployment.abi as { name?: string }[]).some((f) => f.name === "hasRole")) continue;
     const fromBlock = deployment.receipt?.blockNumber ?? 0;
-    for (const [roleName, role] of Object.entries(roles)) {
-      for (const holder of await roleHolders(hre, deployment.address, role, fromBlock)) {
-        const code = await hre.ethers.provider.getCode(holder);
-        if (code === "0x") {
-          violations.push({ deployment: deploymentName, role: roleName, holder, reason: "externally owned account" });
-        } else if (!protocolContracts.has(holder.toLowerCase())) {
-          violations.push({ deployment: deploymentName, role: roleName, holder, reason: "not a PRSM deployment" });
+    for (const [roleName, role] of Object.entries(await rolesOf(hre, deploymentName))) {
+      const allowed = expected[deploymentName]?.[roleName] ?? [timelock];
+      const holders = (await roleHolders(hre, deployment.address, role, fromBlock)).map((h) => h.toLowerCase());
+      for (const holder of holders) {
+        if (!allowed.includes(holder)) {
+          const code = await hre.ethers.provider.getCode(holder);
+          violations.push({ deployment: deploymentName, role: roleName, holder, reason: code === "0x" ? "unexpected externally owned account" : "unexpected contract" });
         }
+      }
+      for (const must of expected[deploymentName]?.[roleName] ?? []) {
+        if (!holders.includes(must)) violations.push({ deployment: deploymentName, role: roleName, holder: must, reason: "expected holder is missing" });
       }
     }
   }
   return violations;
 }
 
-export async function assertNoEoaPrivileges(hre: HardhatRuntimeEnvironment): Promise<void> {
-  const violations = await auditPrivilegedRoles(hre);
+export async function assertRolesAsExpected(hre: HardhatRuntimeEnvironment): Promise<void> {
+  const violations = await auditRoles(hre);
   if (violations.length > 0) {
-    const lines = violations.map((v) => `  ${v.deployment}.${v.role} held by ${v.holder} (${v.reason})`);
-    throw new Error(`Deployment left privileged roles outside the protocol:\n${lines.join("\n")}`);
+    const lines = violations.map((v) => `  ${v.deployment}.${v.role}: ${v.holder} (${v.reason})`);
+    throw new Error(`Deployment roles are not as the handover requires:\n${lines.join("\n")}`);
+  }
+}
+
+const TIMELOCK_QUEUE = [
+  "event CallScheduled(bytes32 indexed id, uint256 indexed index, address target, uint256 value, bytes data, bytes32 predecessor, uint256 delay)",
+  "function getOperationState(bytes32 id) view returns (uint8)",
+];
+
+/** Timelock operations still Waiting or Ready (not executed, not cancelled), with their calls. */
+export async function pendingTimelockOperations(hre: HardhatRuntimeEnvironment): Promise<{ id: string; target: string; data: string }[]> {
+  const deployment = await hre.deployments.get(Deployments.Timelock);
+  const timelock = new Contract(deployment.address, TIMELOCK_QUEUE, hre.ethers.provider);
+  const logs = await timelock.queryFilter(timelock.filters.CallScheduled(), deployment.receipt?.blockNumber ?? 0);
+  const pending: { id: string; target: string; data: string }[] = [];
+  const seen = new Set<string>();
+  for (const log of logs) {
+    if (!("args" in log)) continue;
+    const opId = String(log.args.id);
+    if (seen.has(opId)) continue;
+    seen.add(opId);
+    const state = Number(await timelock.getOperationState(opId));
+    if (state === 1 || state === 2) pending.push({ id: opId, target: String(log.args.target), data: String(log.args.data) });
+  }
+  return pending;
+}
+
+export async function assertTimelockQueueEmpty(hre: HardhatRuntimeEnvironment): Promise<void> {
+  const pending = await pendingTimelockOperations(hre);
+  if (pending.length > 0) {
+    throw new Error(`The timelock still has pending operations after handover:\n${pending.map((p) => `  ${p.id} -> ${p.target} ${p.data.slice(0, 10)}`).join("\n")}`);
   }
 }
 
@@ -107,4 +150,69 @@ export async function assertGovernanceLive(hre: HardhatRuntimeEnvironment): Prom
   if (governorTimelock.toLowerCase() !== timelock.address.toLowerCase()) {
     throw new Error(`The governor executes through ${governorTimelock}, not the protocol timelock ${timelock.address}`);
   }
+}
+
+/**
+ * Day one works: governance can act (a holder with the proposal threshold, registered participants whose possible
+ * quadratic weight reaches the quorum), the committee can attest (at least its minimum size), and the market is
+ * open (every listing made at deployment is rentable). Returns what it measured; throws listing what fails.
+ */
+export async function assertDayOneLive(hre: HardhatRuntimeEnvironment) {
+  const { read, get } = hre.deployments;
+  const failures: string[] = [];
+  await assertGovernanceLive(hre).catch((e: Error) => failures.push(e.message));
+
+  const token = await get(Deployments.Token);
+  const timelock = await get(Deployments.Timelock);
+  const tokenContract = new Contract(token.address, ["event Transfer(address indexed from, address indexed to, uint256 value)", "function balanceOf(address) view returns (uint256)"], hre.ethers.provider);
+  const fromBlock = token.receipt?.blockNumber ?? 0;
+  const recipients = new Set(
+    (await tokenContract.queryFilter(tokenContract.filters.Transfer(timelock.address), fromBlock)).map((l) => ("args" in l ? String(l.args.to) : "")).filter(Boolean),
+  );
+  const threshold = (await read(Deployments.Governor, "proposalThreshold")) as bigint;
+  let proposer: string | undefined;
+  for (const r of recipients) {
+    if (((await tokenContract.balanceOf(r)) as bigint) >= threshold && (await hre.ethers.provider.getCode(r)) === "0x") {
+      proposer = r;
+      break;
+    }
+  }
+  if (!proposer) failures.push(`no account outside the protocol holds the proposal threshold (${threshold} raw FTNS): nobody can propose`);
+
+  const governor = await get(Deployments.Governor);
+  const registry = new Contract(governor.address, [
+    "event ParticipantRegistered(address indexed account, address indexed registrar, uint48 since)",
+    "event ParticipantUnregistered(address indexed account, address indexed registrar, uint48 until)",
+  ], hre.ethers.provider);
+  const participants = new Set<string>();
+  for (const l of await registry.queryFilter(registry.filters.ParticipantRegistered(), governor.receipt?.blockNumber ?? 0)) if ("args" in l) participants.add(String(l.args.account));
+  for (const l of await registry.queryFilter(registry.filters.ParticipantUnregistered(), governor.receipt?.blockNumber ?? 0)) if ("args" in l) participants.delete(String(l.args.account));
+  let weight = 0n;
+  for (const p of participants) weight += sqrt((await tokenContract.balanceOf(p)) as bigint);
+  const now = BigInt((await hre.ethers.provider.getBlock("latest"))!.timestamp);
+  const quorum = (await read(Deployments.Governor, "quorum", now - 1n)) as bigint;
+  if (weight < quorum) failures.push(`the ${participants.size} registered participants can reach at most ${weight} quadratic units; the quorum is ${quorum}`);
+
+  const members = (await read(Deployments.Committee, "currentMembers")) as string[];
+  const minSize = Number(((await read(Deployments.Committee, "getParameters")) as { minCommitteeSize: bigint }).minCommitteeSize);
+  if (members.length < minSize) failures.push(`the committee has ${members.length} members; it attests nothing below ${minSize}`);
+
+  const listingCount = Number(await read(Deployments.Marketplace, "listingCount"));
+  const minBond = (await read(Deployments.Marketplace, "minProviderBond")) as bigint;
+  const seeded = !isLiveNetwork(hre.network.name) || listingCount > 0;
+  if (seeded && listingCount === 0) failures.push("no listing is open: the market cannot rent anything");
+  for (let i = 1; i <= listingCount; i++) {
+    const l = (await read(Deployments.Marketplace, "getListing", i)) as { status: bigint; bond: bigint };
+    if (Number(l.status) !== 1 || l.bond < minBond) failures.push(`listing ${i} is not rentable (status ${l.status}, bond ${l.bond})`);
+  }
+  if (failures.length > 0) throw new Error(`Day-one liveness does not hold:\n  ${failures.join("\n  ")}`);
+  return { proposer, participants: participants.size, weight, quorum, committee: members.length, listings: listingCount };
+}
+
+function sqrt(x: bigint): bigint {
+  if (x < 2n) return x;
+  let r = BigInt(Math.floor(Math.sqrt(Number(x))));
+  while (r * r > x) r--;
+  while ((r + 1n) * (r + 1n) <= x) r++;
+  return r;
 }

@@ -1,19 +1,20 @@
 import { expect } from "chai";
 import { deployments, ethers } from "hardhat";
 import { time } from "@nomicfoundation/hardhat-network-helpers";
-import { auditPrivilegedRoles, roleHolders } from "../../helpers/roles";
-import { deployBeforeHandover, deployProtocol, ftns, impersonate } from "../support/fixtures";
+import { assertDayOneLive, assertTimelockQueueEmpty, auditRoles, pendingTimelockOperations, roleHolders } from "../../helpers/roles";
+import { deployAllButHandover, deployBeforeHandover, deployProtocol, ftns, impersonate } from "../support/fixtures";
 import hre from "hardhat";
 
 const PROPOSER_ROLE = ethers.id("PROPOSER_ROLE");
 const EXECUTOR_ROLE = ethers.id("EXECUTOR_ROLE");
 const CANCELLER_ROLE = ethers.id("CANCELLER_ROLE");
 const MINTER_ROLE = ethers.id("MINTER_ROLE");
+const GUARDIAN_ROLE = ethers.id("GUARDIAN_ROLE");
 
 describe("Deployment", () => {
-  it("leaves no externally owned account holding an admin, proposer, upgrader or minter role", async () => {
+  it("leaves every role of every contract with exactly the expected holders", async () => {
     await deployProtocol();
-    expect(await auditPrivilegedRoles(hre)).to.deep.equal([]);
+    expect(await auditRoles(hre)).to.deep.equal([]);
   });
 
   it("takes every temporary role back from the deployer", async () => {
@@ -27,18 +28,64 @@ describe("Deployment", () => {
     const { token, timelock, users } = await deployProtocol();
     const treasury = await impersonate(await timelock.getAddress());
     await token.connect(treasury).grantRole(MINTER_ROLE, users[3].address);
-    expect(await auditPrivilegedRoles(hre)).to.deep.equal([
-      { deployment: "FTNSToken", role: "MINTER_ROLE", holder: users[3].address, reason: "externally owned account" },
+    expect(await auditRoles(hre)).to.deep.equal([
+      { deployment: "FTNSToken", role: "MINTER_ROLE", holder: users[3].address.toLowerCase(), reason: "unexpected externally owned account" },
     ]);
   });
 
-  it("flags the deployer's temporary proposer role before the handover runs", async () => {
+  it("flags the deployer's temporary roles before the handover runs", async () => {
     const { deployer } = await deployBeforeHandover();
-    const violations = await auditPrivilegedRoles(hre);
-    expect(violations.map((v) => `${v.deployment}.${v.role}:${v.holder}`)).to.have.members([
-      `ProtocolTimelock.DEFAULT_ADMIN_ROLE:${deployer.address}`,
-      `ProtocolTimelock.PROPOSER_ROLE:${deployer.address}`,
+    const violations = await auditRoles(hre);
+    expect(violations.map((v) => `${v.deployment}.${v.role}:${v.holder}`)).to.include.members([
+      `ProtocolTimelock.DEFAULT_ADMIN_ROLE:${deployer.address.toLowerCase()}`,
+      `ProtocolTimelock.PROPOSER_ROLE:${deployer.address.toLowerCase()}`,
     ]);
+  });
+
+  it("flags an unexpected guardian and an unexpected canceller", async () => {
+    const { token, timelock, users } = await deployProtocol();
+    const treasury = await impersonate(await timelock.getAddress());
+    await token.connect(treasury).grantRole(GUARDIAN_ROLE, users[4].address);
+    await timelock.connect(treasury).grantRole(CANCELLER_ROLE, users[5].address);
+    const violations = (await auditRoles(hre)).map((v) => `${v.deployment}.${v.role}:${v.holder}`);
+    expect(violations).to.have.members([
+      `FTNSToken.GUARDIAN_ROLE:${users[4].address.toLowerCase()}`,
+      `ProtocolTimelock.CANCELLER_ROLE:${users[5].address.toLowerCase()}`,
+    ]);
+  });
+
+  it("cancels an operation the deployer scheduled before handing over: it can never run", async () => {
+    const { token, timelock, deployer } = await deployAllButHandover();
+    // The deployer, still a temporary proposer, queues a grant of the minter role to itself.
+    const data = token.interface.encodeFunctionData("grantRole", [MINTER_ROLE, deployer.address]);
+    const args = [await token.getAddress(), 0n, data, ethers.ZeroHash, ethers.id("a backdoor")] as const;
+    await timelock.connect(deployer).schedule(...args, 7 * 24 * 3600);
+    expect(await pendingTimelockOperations(hre)).to.have.length(1);
+    await deployments.run(["Handover"], { resetMemory: false, writeDeploymentsToFiles: false });
+    expect(await pendingTimelockOperations(hre)).to.deep.equal([]);
+    await time.increase(8 * 24 * 3600);
+    await expect(timelock.execute(...args)).to.be.revertedWithCustomError(timelock, "TimelockUnexpectedOperationState");
+    expect(await token.hasRole(MINTER_ROLE, deployer.address)).to.equal(false);
+  });
+
+  it("fails the handover audit while any timelock operation is pending", async () => {
+    const { token, timelock, governor } = await deployProtocol();
+    await assertTimelockQueueEmpty(hre);
+    const proposer = await impersonate(await governor.getAddress());
+    const data = token.interface.encodeFunctionData("grantRole", [MINTER_ROLE, await governor.getAddress()]);
+    await timelock.connect(proposer).schedule(await token.getAddress(), 0n, data, ethers.ZeroHash, ethers.id("pending"), 60);
+    expect((await assertTimelockQueueEmpty(hre).catch((e: Error) => e))?.message).to.match(/pending operations/);
+  });
+
+  it("proves day-one liveness, and fails when the market or the committee cannot work", async () => {
+    const { marketplace } = await deployProtocol();
+    const live = await assertDayOneLive(hre);
+    expect(live.committee).to.equal(4);
+    expect(live.proposer).to.be.a("string");
+    expect(live.weight >= live.quorum).to.equal(true);
+    const provider = await ethers.getSigner((await marketplace.getListing(1)).provider);
+    await marketplace.connect(provider).setListingActive(1, false);
+    expect((await assertDayOneLive(hre).catch((e: Error) => e) as Error).message).to.match(/listing 1 is not rentable/);
   });
 
   it("rebuilds role holders from the grant and revoke history", async () => {

@@ -54,6 +54,15 @@ export const deployBeforeHandover = deployments.createFixture(async () => {
   return load();
 });
 
+/** Every deploy script but the handover: the deployer still holds its temporary roles and can schedule. */
+export const deployAllButHandover = deployments.createFixture(async () => {
+  await deployments.fixture(
+    [Tags.Token, Tags.Governor, Tags.Committee, Tags.Marketplace, Tags.LocalFunding, Tags.LaunchListings, Tags.LocalCommittee, Tags.DemoListing],
+    { fallbackToGlobal: false },
+  );
+  return load();
+});
+
 /**
  * A signer for a contract address (the timelock, say), funded for gas. Unit tests use it to exercise the functions
  * that only governance can reach; the governance lifecycle tests go through real proposals instead.
