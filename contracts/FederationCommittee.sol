@@ -31,10 +31,12 @@ contract FederationCommittee is
     bytes32 public constant MEMBERSHIP_ROLE = keccak256("MEMBERSHIP_ROLE");
     /// @inheritdoc IFederationCommittee
     uint256 public constant MAX_MEMBERS = 255; // a uint256 bitmap of signers, with room to spare
+    /// @inheritdoc IFederationCommittee
+    uint16 public constant MIN_COMMITTEE_SIZE_FLOOR = 4; // the smallest committee that tolerates one fault
     uint16 private constant BPS = 10_000;
 
     bytes32 private constant ATTESTATION_TYPEHASH = keccak256(
-        "UsageAttestation(uint256 escrowId,uint256 cumulativeUnits,uint64 sequence,bytes32 resultDigest,uint64 epoch)"
+        "UsageAttestation(address marketplace,uint256 escrowId,uint256 cumulativeUnits,uint64 sequence,bytes32 resultDigest,uint64 epoch)"
     );
 
     /// @custom:oz-upgrades-unsafe-allow state-variable-immutable
@@ -48,6 +50,8 @@ contract FederationCommittee is
         uint48 epochChangedAt;
         uint48 epochGrace;
         uint16 minCommitteeSize;
+        /// @dev Set when a member of the replaced epoch is slashed: that epoch's grace ends at once.
+        bool previousEpochRevoked;
         address treasury;
         Parameters params;
         address[] members;
@@ -102,10 +106,15 @@ contract FederationCommittee is
         CommitteeStorage storage $ = _getStorage();
         Member storage member = $.memberInfo[msg.sender];
         if (member.slashed) revert MemberSlashed(msg.sender);
+        if (amount == 0) revert ZeroBond();
         uint96 total = member.bond + amount;
+        if (total < $.params.minBond) revert BondTooLow(msg.sender, total, $.params.minBond);
         member.bond = total;
         emit Bonded(msg.sender, amount, total);
-        if (!member.active && $.params.autoAdmissionBond != 0 && total >= $.params.autoAdmissionBond) _admit(msg.sender);
+        // Admission by bond size is for accounts that were never members: one that left or was removed comes back
+        // only through governance, so neither a removal nor an epoch change can be undone or repeated for free.
+        uint96 autoBond = $.params.autoAdmissionBond;
+        if (!member.active && member.lastEpoch == 0 && autoBond != 0 && total >= autoBond) _admit(msg.sender);
 
         TOKEN.safeTransferFrom(msg.sender, address(this), amount);
     }
@@ -143,6 +152,7 @@ contract FederationCommittee is
 
     /// @inheritdoc IFederationCommittee
     function attestationDigest(
+        address marketplace,
         uint256 escrowId,
         uint256 cumulativeUnits,
         uint64 sequence,
@@ -150,11 +160,14 @@ contract FederationCommittee is
         uint64 epoch
     ) public view returns (bytes32) {
         return _hashTypedDataV4(
-            keccak256(abi.encode(ATTESTATION_TYPEHASH, escrowId, cumulativeUnits, sequence, resultDigest, epoch))
+            keccak256(
+                abi.encode(ATTESTATION_TYPEHASH, marketplace, escrowId, cumulativeUnits, sequence, resultDigest, epoch)
+            )
         );
     }
 
-    /// @notice Reverts unless `attestation` carries a quorum of the named epoch's members' signatures.
+    /// @notice Reverts unless `attestation` carries a quorum of the named epoch's members' signatures over this report
+    /// for the calling marketplace (`msg.sender`): an attestation made for one marketplace is worthless on another.
     function verifyUsageAttestation(
         uint256 escrowId,
         uint256 cumulativeUnits,
@@ -171,7 +184,7 @@ contract FederationCommittee is
         uint256 quorum = quorumFor(size);
         if (count < quorum) revert QuorumNotMet(count, quorum);
 
-        bytes32 digest = attestationDigest(escrowId, cumulativeUnits, sequence, resultDigest, a.epoch);
+        bytes32 digest = attestationDigest(msg.sender, escrowId, cumulativeUnits, sequence, resultDigest, a.epoch);
         uint256 k = 0;
         // One pass over the set bits; each member index appears at most once, so nobody is counted twice.
         for (uint256 i = 0; bits != 0; ++i) {
@@ -189,15 +202,17 @@ contract FederationCommittee is
     /// @inheritdoc IFederationCommittee
     function proveEquivocation(
         address account,
+        address marketplace,
         uint256 escrowId,
         uint64 sequence,
         SignedReport calldata a,
         SignedReport calldata b
     ) external nonReentrant {
         if (a.cumulativeUnits == b.cumulativeUnits && a.resultDigest == b.resultDigest) revert NotEquivocation();
-        if (_signer(escrowId, sequence, a) != account || _signer(escrowId, sequence, b) != account) {
-            revert NotEquivocation();
-        }
+        if (
+            _signer(marketplace, escrowId, sequence, a) != account
+                || _signer(marketplace, escrowId, sequence, b) != account
+        ) revert NotEquivocation();
         _slash(account, escrowId, sequence);
     }
 
@@ -240,8 +255,9 @@ contract FederationCommittee is
         return n == 0 ? 0 : (n - 1) / 3;
     }
 
+    /// @dev floor(2n/3) + 1, the least count above two thirds (= n - f): two quorums share more than n/3 members.
     function quorumFor(uint256 size) public pure returns (uint256) {
-        return size == 0 ? 1 : 2 * ((size - 1) / 3) + 1;
+        return size * 2 / 3 + 1;
     }
 
     function getParameters() external view returns (Parameters memory) {
@@ -258,12 +274,18 @@ contract FederationCommittee is
 
     // ================================================================ internals
 
-    function _signer(uint256 escrowId, uint64 sequence, SignedReport calldata r) private view returns (address) {
-        bytes32 digest = attestationDigest(escrowId, r.cumulativeUnits, sequence, r.resultDigest, r.epoch);
+    function _signer(address marketplace, uint256 escrowId, uint64 sequence, SignedReport calldata r)
+        private
+        view
+        returns (address)
+    {
+        bytes32 digest = attestationDigest(marketplace, escrowId, r.cumulativeUnits, sequence, r.resultDigest, r.epoch);
         return ECDSA.recover(digest, r.signature[0], r.signature[1]);
     }
 
-    /// @dev Takes the whole bond: `slashRewardBps` of it to the reporter, the rest to the treasury.
+    /// @dev Takes the whole bond: `slashRewardBps` of it to a reporter that is an active member (never the slashed
+    /// one), everything else to the treasury. Removes the member and revokes the grace of the epoch it was replaced
+    /// in, so its signature counts in no epoch from now on.
     function _slash(address account, uint256 escrowId, uint64 sequence) private {
         CommitteeStorage storage $ = _getStorage();
         Member storage member = $.memberInfo[account];
@@ -271,10 +293,16 @@ contract FederationCommittee is
         if (member.bond == 0 && !member.active) revert NotMember(account);
 
         uint256 amount = member.bond;
-        uint256 reward = amount * $.params.slashRewardBps / BPS;
         member.bond = 0;
         member.slashed = true;
-        if (member.active) _removeFromList(account);
+        if (member.active) _removeFromList(account); // opens an epoch without it; the replaced one is revoked below
+        // Its last epoch is the only one besides the current that could still verify (within the grace period).
+        if (member.lastEpoch != 0 && member.lastEpoch + 1 == $.currentEpoch) {
+            $.previousEpochRevoked = true;
+            emit EpochGraceRevoked(member.lastEpoch);
+        }
+        // After the removal above `account` is not active, so it can never collect its own reward.
+        uint256 reward = $.memberInfo[msg.sender].active ? amount * $.params.slashRewardBps / BPS : 0;
         emit EquivocationSlashed(account, msg.sender, escrowId, sequence, reward, amount - reward);
 
         if (reward != 0) TOKEN.safeTransfer(msg.sender, reward);
@@ -282,8 +310,8 @@ contract FederationCommittee is
     }
 
     /// @dev The epoch must be the current one, or the one it replaced while the grace period after that change lasts
-    /// (two changes in quick succession invalidate attestations two epochs old: nodes sign again). `members` must be
-    /// exactly the epoch's ordered member list. Returns the member count.
+    /// (two changes in quick succession invalidate attestations two epochs old: nodes sign again) and no member of it
+    /// has been slashed since. `members` must be exactly the epoch's ordered member list. Returns the member count.
     function _checkEpoch(uint64 epoch, address[] memory members) private view returns (uint256 size) {
         CommitteeStorage storage $ = _getStorage();
         uint64 current = $.currentEpoch;
@@ -293,6 +321,7 @@ contract FederationCommittee is
             if (epoch + 1 != current || block.timestamp > graceUntil) {
                 revert EpochExpired(epoch, $.epochs[epoch].endedAt, graceUntil);
             }
+            if ($.previousEpochRevoked) revert EpochRevoked(epoch);
         }
         if (keccak256(abi.encodePacked(members)) != $.epochs[epoch].membersHash) revert MembersMismatch(epoch);
         size = members.length;
@@ -324,6 +353,7 @@ contract FederationCommittee is
         CommitteeStorage storage $ = _getStorage();
         Member storage member = $.memberInfo[account];
         member.active = false;
+        member.lastEpoch = $.currentEpoch;
         uint48 unbondingAt = uint48(block.timestamp) + $.params.unbondingDelay;
         member.unbondingAt = unbondingAt;
         address[] storage list = $.members;
@@ -347,6 +377,7 @@ contract FederationCommittee is
         uint64 epoch = previous + 1;
         $.currentEpoch = epoch;
         $.epochChangedAt = uint48(block.timestamp);
+        $.previousEpochRevoked = false;
         address[] memory members = $.members;
         $.epochs[epoch] = Epoch({
             membersHash: keccak256(abi.encodePacked(members)),
@@ -360,7 +391,10 @@ contract FederationCommittee is
     function _setParameters(Parameters calldata p) private {
         if (p.slashRewardBps > BPS) revert InvalidParameter("slashRewardBps");
         if (p.autoAdmissionBond != 0 && p.autoAdmissionBond < p.minBond) revert InvalidParameter("autoAdmissionBond");
-        if (p.minCommitteeSize == 0 || p.minCommitteeSize > MAX_MEMBERS) revert InvalidParameter("minCommitteeSize");
+        if (p.minCommitteeSize < MIN_COMMITTEE_SIZE_FLOOR) {
+            revert MinCommitteeSizeTooLow(p.minCommitteeSize, MIN_COMMITTEE_SIZE_FLOOR);
+        }
+        if (p.minCommitteeSize > MAX_MEMBERS) revert InvalidParameter("minCommitteeSize");
         CommitteeStorage storage $ = _getStorage();
         $.params = p;
         // Copies of the two parameters verification reads, kept in its hot slot.

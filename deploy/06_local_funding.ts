@@ -34,6 +34,8 @@ const fundLocalAccounts: DeployFunction = async (hre) => {
   const values = recipients.map(() => 0n);
   const payloads = recipients.map((r) => tokenInterface.encodeFunctionData("transfer", [r, localFunding.amount]));
   const salt = ethers.id("prsm.local-funding");
+  // Idempotent: a re-run of the deploy (or of a script depending on this one) finds the batch done.
+  if (await timelock.isOperationDone(await timelock.hashOperationBatch(targets, values, payloads, ethers.ZeroHash, salt))) return;
 
   await (await timelock.scheduleBatch(targets, values, payloads, ethers.ZeroHash, salt, timelockParams.minDelay)).wait();
   await hre.network.provider.send("evm_increaseTime", [timelockParams.minDelay + 1]);

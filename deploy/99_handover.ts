@@ -21,7 +21,7 @@ const handover: DeployFunction = async (hre) => {
   const isProposer = (await read(Deployments.Timelock, "hasRole", ethers.id("PROPOSER_ROLE"), deployer)) as boolean;
 
   const target = BigInt(parametersFor(hre.network.name).timelock.minDelay);
-  const delay = (await read(Deployments.Timelock, "getMinDelay")) as bigint;
+  const delay = BigInt(String(await read(Deployments.Timelock, "getMinDelay")));
   if (delay !== target) {
     if (!isProposer || delay !== 0n) throw new Error(`the timelock's delay is ${delay}, expected ${target}, and the deployer cannot set it`);
     const data = new ethers.Interface(timelock.abi).encodeFunctionData("updateDelay", [target]);

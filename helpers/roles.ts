@@ -177,7 +177,10 @@ export async function assertDayOneLive(hre: HardhatRuntimeEnvironment) {
       break;
     }
   }
-  if (!proposer) failures.push(`no account outside the protocol holds the proposal threshold (${threshold} raw FTNS): nobody can propose`);
+  // The in-process `hardhat` network (unit tests) leaves the treasury whole on purpose (06_local_funding): tests fund
+  // the holders they need. Every other network, live ones first, must be able to govern from its genesis.
+  const governable = hre.network.name !== "hardhat";
+  if (governable && !proposer) failures.push(`no account outside the protocol holds the proposal threshold (${threshold} raw FTNS): nobody can propose`);
 
   const governor = await get(Deployments.Governor);
   const registry = new Contract(governor.address, [
@@ -191,7 +194,7 @@ export async function assertDayOneLive(hre: HardhatRuntimeEnvironment) {
   for (const p of participants) weight += sqrt((await tokenContract.balanceOf(p)) as bigint);
   const now = BigInt((await hre.ethers.provider.getBlock("latest"))!.timestamp);
   const quorum = (await read(Deployments.Governor, "quorum", now - 1n)) as bigint;
-  if (weight < quorum) failures.push(`the ${participants.size} registered participants can reach at most ${weight} quadratic units; the quorum is ${quorum}`);
+  if (governable && weight < quorum) failures.push(`the ${participants.size} registered participants can reach at most ${weight} quadratic units; the quorum is ${quorum}`);
 
   const members = (await read(Deployments.Committee, "currentMembers")) as string[];
   const minSize = Number(((await read(Deployments.Committee, "getParameters")) as { minCommitteeSize: bigint }).minCommitteeSize);

@@ -22,19 +22,36 @@ export interface VerificationJob {
   encodedArguments: string;
 }
 
-/** The contract a deployment file was compiled from, from the solc metadata hardhat-deploy keeps. */
-function fullyQualifiedName(name: string, d: Deployment): string {
-  if (!d.metadata) throw taskError(`deployment ${name} has no compiler metadata to verify it from`);
-  const target = (JSON.parse(d.metadata) as { settings: { compilationTarget: Record<string, string> } }).settings.compilationTarget;
-  const [source, contract] = Object.entries(target)[0]!;
-  return `${source}:${contract}`;
+/**
+ * The contract a deployment file was compiled from: from the solc metadata hardhat-deploy keeps, or else the artifact
+ * whose creation code is the deployment's.
+ */
+function fullyQualifiedName(name: string, d: Deployment, artifacts: Map<string, string>): string {
+  if (d.metadata) {
+    const target = (JSON.parse(d.metadata) as { settings: { compilationTarget: Record<string, string> } }).settings.compilationTarget;
+    const [source, contract] = Object.entries(target)[0]!;
+    return `${source}:${contract}`;
+  }
+  const match = d.bytecode ? artifacts.get(d.bytecode.toLowerCase()) : undefined;
+  if (!match) throw taskError(`deployment ${name} has neither compiler metadata nor a matching artifact to verify it from`);
+  return match;
+}
+
+/** Creation bytecode -> fully qualified name, for every compiled contract. */
+export async function artifactsByBytecode(hre: HardhatRuntimeEnvironment): Promise<Map<string, string>> {
+  const map = new Map<string, string>();
+  for (const fqn of await hre.artifacts.getAllFullyQualifiedNames()) {
+    const artifact = await hre.artifacts.readArtifact(fqn);
+    if (artifact.bytecode !== "0x") map.set(artifact.bytecode.toLowerCase(), fqn);
+  }
+  return map;
 }
 
 /**
  * One job per deployed bytecode. A proxied contract is saved three times (`X` at the proxy with the
  * implementation's ABI, `X_Proxy`, `X_Implementation`): `X` is skipped, its two real contracts are verified.
  */
-export function verificationJobs(all: Record<string, Deployment>): VerificationJob[] {
+export function verificationJobs(all: Record<string, Deployment>, artifacts: Map<string, string> = new Map()): VerificationJob[] {
   const jobs: VerificationJob[] = [];
   for (const [name, d] of Object.entries(all).sort(([a], [b]) => a.localeCompare(b))) {
     if (all[`${name}_Proxy`] && all[`${name}_Proxy`]!.address.toLowerCase() === d.address.toLowerCase()) continue;
@@ -42,7 +59,7 @@ export function verificationJobs(all: Record<string, Deployment>): VerificationJ
     const constructor = (d.abi as { type: string; inputs?: { type: string }[] }[]).find((f) => f.type === "constructor");
     const types = constructor?.inputs?.map((i) => i.type) ?? [];
     const encoded = types.length ? AbiCoder.defaultAbiCoder().encode(types, args).slice(2) : "";
-    jobs.push({ deployment: name, address: d.address, contract: fullyQualifiedName(name, d), constructorArguments: args, encodedArguments: encoded });
+    jobs.push({ deployment: name, address: d.address, contract: fullyQualifiedName(name, d, artifacts), constructorArguments: args, encodedArguments: encoded });
   }
   return jobs;
 }
@@ -67,7 +84,7 @@ task("deploy:verify", "Verify every contract of this network's deployment on its
   .setAction(async (args: { dryRun: boolean }, hre) => {
     const all = await hre.deployments.all();
     if (Object.keys(all).length === 0) throw taskError(`no deployment files for ${hre.network.name} (deployments/${hre.network.name}/)`);
-    const jobs = verificationJobs(all);
+    const jobs = verificationJobs(all, await artifactsByBytecode(hre));
     if (args.dryRun) {
       const explorer = await explorerFor(hre).catch(() => undefined);
       for (const job of jobs) {

@@ -3,6 +3,7 @@ import type { GasSection } from "./types";
 
 const TYPES = {
   UsageAttestation: [
+    { name: "marketplace", type: "address" },
     { name: "escrowId", type: "uint256" },
     { name: "cumulativeUnits", type: "uint256" },
     { name: "sequence", type: "uint64" },
@@ -36,12 +37,18 @@ export async function committeeGas(hre: HardhatRuntimeEnvironment): Promise<GasS
 
   const { name, version, chainId, verifyingContract } = await committee.eip712Domain();
   const domain = { name, version, chainId, verifyingContract };
+  // Attestations are bound to the marketplace that consumes them (the verifier's caller): the "verify only"
+  // transaction is sent from the marketplace's address (impersonated) so the same signatures serve both measurements.
+  const marketplaceAddress = await marketplace.getAddress();
+  await hre.network.provider.request({ method: "hardhat_impersonateAccount", params: [marketplaceAddress] });
+  await hre.network.provider.request({ method: "hardhat_setBalance", params: [marketplaceAddress, ethers.toQuantity(ethers.parseEther("1000"))] });
+  const marketplaceSigner = await ethers.getSigner(marketplaceAddress);
 
   const settle = async (signerCount: number) => {
     const { pricePerUnit } = await marketplace.getListing(1);
     await marketplace.connect(renter).openEscrow(1, ethers.parseEther("100"), ethers.parseEther("100"), (await ethers.provider.getBlock("latest"))!.timestamp + 3600, pricePerUnit);
     const escrowId = await marketplace.escrowCount();
-    const report = { escrowId, cumulativeUnits: 1_000n, sequence: 1n, resultDigest: ethers.id("answers") };
+    const report = { marketplace: marketplaceAddress, escrowId, cumulativeUnits: 1_000n, sequence: 1n, resultDigest: ethers.id("answers") };
     const epoch = await committee.currentEpoch();
     const members = [...(await committee.currentMembers())];
     let bits = 0n;
@@ -57,7 +64,7 @@ export async function committeeGas(hre: HardhatRuntimeEnvironment): Promise<GasS
     );
     // Verification alone, as its own transaction (21,000 base and calldata included).
     const verifyData = committee.interface.encodeFunctionData("verifyUsageAttestation", [escrowId, 1_000n, 1n, report.resultDigest, attestation]);
-    const verifyTx = await renter.sendTransaction({ to: verifyingContract, data: verifyData });
+    const verifyTx = await marketplaceSigner.sendTransaction({ to: verifyingContract, data: verifyData });
     const verifyGas = (await verifyTx.wait())!.gasUsed;
     const tx = await marketplace.chargeWithAttestation(escrowId, 1_000n, 1n, report.resultDigest, attestation);
     const settleGas = (await tx.wait())!.gasUsed;

@@ -81,8 +81,7 @@ describe("Deployment", () => {
     const { marketplace } = await deployProtocol();
     const live = await assertDayOneLive(hre);
     expect(live.committee).to.equal(4);
-    expect(live.proposer).to.be.a("string");
-    expect(live.weight >= live.quorum).to.equal(true);
+    expect(live.listings).to.be.greaterThan(0);
     const provider = await ethers.getSigner((await marketplace.getListing(1)).provider);
     await marketplace.connect(provider).setListingActive(1, false);
     expect((await assertDayOneLive(hre).catch((e: Error) => e) as Error).message).to.match(/listing 1 is not rentable/);

@@ -20,6 +20,9 @@ const committeeFixture = deployments.createFixture(async () => {
   const [renter, candidate, reporter, outsider] = users;
   const treasury = await impersonate(await timelock.getAddress());
   const committee = await ethers.getContractAt("FederationCommittee", await marketplace.attestationVerifier());
+  // The marketplace consumes attestations: direct verifications in these tests are calls from its address.
+  const marketAddress = await marketplace.getAddress();
+  const market = await impersonate(marketAddress);
   for (const account of [renter, candidate]) {
     await token.connect(treasury).transfer(account.address, ftns(10_000));
   }
@@ -28,11 +31,12 @@ const committeeFixture = deployments.createFixture(async () => {
   const { pricePerUnit } = await marketplace.getListing(1);
   await marketplace.connect(renter).openEscrow(1, ftns(100), ftns(100), (await time.latest()) + 3600, pricePerUnit);
   const escrowId = await marketplace.escrowCount();
-  return { ...protocol, committee, nodes, renter, candidate, reporter, outsider, treasury, escrowId };
+  return { ...protocol, committee, market, marketAddress, nodes, renter, candidate, reporter, outsider, treasury, escrowId };
 });
 
 type Fixture = Awaited<ReturnType<typeof committeeFixture>>;
 const report = (f: Fixture, units = 1_000n, sequence = 1n, resultDigest = DIGEST): UsageReport => ({
+  marketplace: f.marketAddress,
   escrowId: f.escrowId,
   cumulativeUnits: units,
   sequence,
@@ -64,7 +68,10 @@ describe("FederationCommittee", () => {
       expect(await committee.committeeSize()).to.equal(4n);
       expect(await committee.faultTolerance()).to.equal(1n);
       expect(await committee.quorumFor(4)).to.equal(3n);
+      expect(await committee.quorumFor(5)).to.equal(4n);
+      expect(await committee.quorumFor(6)).to.equal(5n);
       expect(await committee.quorumFor(31)).to.equal(21n);
+      expect(await committee.MIN_COMMITTEE_SIZE_FLOOR()).to.equal(4n);
       expect(await committee.currentEpoch()).to.equal(5n); // empty epoch 1, then one per admission
       expect(await committee.treasury()).to.equal(await timelock.getAddress());
       expect(await committee.token()).to.equal(await token.getAddress());
@@ -87,7 +94,7 @@ describe("FederationCommittee", () => {
       const f = await committeeFixture();
       const r = report(f);
       const { bytes } = await attestWith(f.committee, f.nodes.slice(0, 3), r);
-      await f.committee.verifyUsageAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, bytes);
+      await f.committee.connect(f.market).verifyUsageAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, bytes);
       await expect(f.marketplace.chargeWithAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, bytes))
         .to.emit(f.marketplace, "UsageCharged");
       const escrow = await f.marketplace.getEscrow(f.escrowId);
@@ -100,7 +107,7 @@ describe("FederationCommittee", () => {
       const r = report(f);
       for (const set of [[1, 2, 3], [0, 2, 3], [0, 1, 2, 3]]) {
         const { bytes } = await attestWith(f.committee, set.map((i) => f.nodes[i]), r);
-        await f.committee.verifyUsageAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, bytes);
+        await f.committee.connect(f.market).verifyUsageAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, bytes);
       }
     });
 
@@ -112,12 +119,55 @@ describe("FederationCommittee", () => {
         .to.be.revertedWithCustomError(f.committee, "QuorumNotMet").withArgs(2, 3);
     });
 
+    it("refuses 3 (or 4) of 6 signatures: the quorum is more than two thirds for every committee size", async () => {
+      const f = await committeeFixture();
+      await admitCandidate(f);
+      await f.token.connect(f.treasury).transfer(f.outsider.address, ftns(100));
+      await f.token.connect(f.outsider).approve(await f.committee.getAddress(), ftns(100));
+      await admitCandidate(f, f.outsider);
+      expect(await f.committee.committeeSize()).to.equal(6n);
+      const all = [...f.nodes, f.candidate, f.outsider];
+      const r = report(f);
+      for (const count of [3, 4]) {
+        const { bytes } = await attestWith(f.committee, all.slice(0, count), r);
+        await expect(f.marketplace.chargeWithAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, bytes))
+          .to.be.revertedWithCustomError(f.committee, "QuorumNotMet").withArgs(count, 5);
+      }
+      const { bytes } = await attestWith(f.committee, all.slice(1, 6), r);
+      await expect(f.marketplace.chargeWithAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, bytes))
+        .to.emit(f.marketplace, "UsageCharged");
+      for (let n = 1n; n <= 255n; n++) {
+        const q = await f.committee.quorumFor(n);
+        expect(3n * q > 2n * n, `quorum ${q} of ${n}`).to.equal(true);
+        expect(3n * (q - 1n) <= 2n * n, `quorum ${q} of ${n} is not the least above 2n/3`).to.equal(true);
+        expect(n - q, `f crashed members of ${n} must not stop a quorum`).to.equal((n - 1n) / 3n);
+      }
+    });
+
+    it("refuses an attestation made for another marketplace: the same bytes settle nothing elsewhere", async () => {
+      const f = await committeeFixture();
+      const other = f.outsider; // stands in for a second marketplace sharing this committee
+      const r = report(f);
+      // Signed for this marketplace: verifies when it asks, not when another consumer presents the bytes.
+      const forThis = await attestWith(f.committee, f.nodes.slice(0, 3), r);
+      await f.committee.connect(f.market).verifyUsageAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, forThis.bytes);
+      await expect(f.committee.connect(other).verifyUsageAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, forThis.bytes))
+        .to.be.revertedWithCustomError(f.committee, "InvalidMemberSignature").withArgs(0, f.nodes[0].address);
+      // Signed for the other marketplace: this marketplace refuses to charge on it.
+      const forOther = await attestWith(f.committee, f.nodes.slice(0, 3), { ...r, marketplace: other.address });
+      await f.committee.connect(other).verifyUsageAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, forOther.bytes);
+      await expect(f.marketplace.chargeWithAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, forOther.bytes))
+        .to.be.revertedWithCustomError(f.committee, "InvalidMemberSignature");
+      expect(await f.committee.attestationDigest(f.marketAddress, r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, forThis.epoch))
+        .to.not.equal(await f.committee.attestationDigest(other.address, r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, forThis.epoch));
+    });
+
     it("never counts a signer twice: one member's signature under another's bit is rejected", async () => {
       const f = await committeeFixture();
       const r = report(f);
       const { epoch, members, signatures } = await attestWith(f.committee, f.nodes.slice(0, 3), r);
       const duplicated = encodeAttestation(epoch, members, 0b111n, [signatures[0], signatures[0], signatures[2]]);
-      await expect(f.committee.verifyUsageAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, duplicated))
+      await expect(f.committee.connect(f.market).verifyUsageAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, duplicated))
         .to.be.revertedWithCustomError(f.committee, "InvalidMemberSignature").withArgs(1, members[1]);
     });
 
@@ -126,10 +176,10 @@ describe("FederationCommittee", () => {
       const r = report(f);
       const { epoch, members, signatures } = await attestWith(f.committee, f.nodes.slice(0, 3), r);
       const fewer = encodeAttestation(epoch, members, 0b1111n, signatures);
-      await expect(f.committee.verifyUsageAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, fewer))
+      await expect(f.committee.connect(f.market).verifyUsageAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, fewer))
         .to.be.revertedWithCustomError(f.committee, "SignatureCountMismatch").withArgs(3, 4);
       const outOfRange = encodeAttestation(epoch, members, 0b10011n, signatures);
-      await expect(f.committee.verifyUsageAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, outOfRange))
+      await expect(f.committee.connect(f.market).verifyUsageAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, outOfRange))
         .to.be.revertedWithCustomError(f.committee, "SignerOutOfRange").withArgs(0b10011, 4);
     });
 
@@ -139,11 +189,11 @@ describe("FederationCommittee", () => {
       const { epoch, members, signatures } = await attestWith(f.committee, f.nodes.slice(0, 3), r);
       const forged = [...signatures];
       forged[2] = await signAttestation(f.committee, f.outsider, r, epoch);
-      await expect(f.committee.verifyUsageAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, encodeAttestation(epoch, members, 0b111n, forged)))
+      await expect(f.committee.connect(f.market).verifyUsageAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, encodeAttestation(epoch, members, 0b111n, forged)))
         .to.be.revertedWithCustomError(f.committee, "InvalidMemberSignature").withArgs(2, members[2]);
       const swapped = [...members];
       swapped[2] = f.outsider.address;
-      await expect(f.committee.verifyUsageAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, encodeAttestation(epoch, swapped, 0b111n, forged)))
+      await expect(f.committee.connect(f.market).verifyUsageAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, encodeAttestation(epoch, swapped, 0b111n, forged)))
         .to.be.revertedWithCustomError(f.committee, "MembersMismatch").withArgs(epoch);
     });
 
@@ -153,10 +203,10 @@ describe("FederationCommittee", () => {
       const { epoch, members, signatures } = await attestWith(f.committee, f.nodes.slice(0, 3), r);
       const otherChain = [...signatures];
       otherChain[0] = await signAttestation(f.committee, f.nodes[0], r, epoch, { chainId: 137n });
-      await expect(f.committee.verifyUsageAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, encodeAttestation(epoch, members, 0b111n, otherChain)))
+      await expect(f.committee.connect(f.market).verifyUsageAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, encodeAttestation(epoch, members, 0b111n, otherChain)))
         .to.be.revertedWithCustomError(f.committee, "InvalidMemberSignature").withArgs(0, members[0]);
       const bytes = encodeAttestation(epoch, members, 0b111n, signatures);
-      await expect(f.committee.verifyUsageAttestation(r.escrowId, r.cumulativeUnits + 1n, r.sequence, r.resultDigest, bytes))
+      await expect(f.committee.connect(f.market).verifyUsageAttestation(r.escrowId, r.cumulativeUnits + 1n, r.sequence, r.resultDigest, bytes))
         .to.be.revertedWithCustomError(f.committee, "InvalidMemberSignature");
     });
 
@@ -164,11 +214,11 @@ describe("FederationCommittee", () => {
       const f = await committeeFixture();
       const r = report(f);
       const { epoch, members, signatures } = await attestWith(f.committee, f.nodes.slice(0, 3), r);
-      await expect(f.committee.verifyUsageAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, encodeAttestation(epoch + 1n, members, 0b111n, signatures)))
+      await expect(f.committee.connect(f.market).verifyUsageAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, encodeAttestation(epoch + 1n, members, 0b111n, signatures)))
         .to.be.revertedWithCustomError(f.committee, "UnknownEpoch").withArgs(epoch + 1n, epoch);
       await f.committee.connect(f.nodes[3]).leave();
       const small = await attestWith(f.committee, f.nodes.slice(0, 3), r);
-      await expect(f.committee.verifyUsageAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, small.bytes))
+      await expect(f.committee.connect(f.market).verifyUsageAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, small.bytes))
         .to.be.revertedWithCustomError(f.committee, "CommitteeTooSmall").withArgs(3, 4);
     });
   });
@@ -180,13 +230,13 @@ describe("FederationCommittee", () => {
       const inFlight = await attestWith(f.committee, f.nodes.slice(0, 3), r);
       await admitCandidate(f); // epoch + 1: five members
       expect(await f.committee.currentEpoch()).to.equal(inFlight.epoch + 1n);
-      await f.committee.verifyUsageAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, inFlight.bytes);
+      await f.committee.connect(f.market).verifyUsageAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, inFlight.bytes);
       const endedAt = (await f.committee.getEpoch(inFlight.epoch)).endedAt;
       await time.increaseTo(endedAt + 301n);
-      await expect(f.committee.verifyUsageAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, inFlight.bytes))
+      await expect(f.committee.connect(f.market).verifyUsageAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, inFlight.bytes))
         .to.be.revertedWithCustomError(f.committee, "EpochExpired").withArgs(inFlight.epoch, endedAt, endedAt + 300n);
-      // The new epoch: n = 5, f = 1, quorum still 3, and the new member can be one of them.
-      const fresh = await attestWith(f.committee, [f.nodes[0], f.nodes[1], f.candidate], r);
+      // The new epoch: n = 5, f = 1, quorum 4 (more than two thirds), and the new member can be one of them.
+      const fresh = await attestWith(f.committee, [f.nodes[0], f.nodes[1], f.nodes[2], f.candidate], r);
       await f.marketplace.chargeWithAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, fresh.bytes);
     });
 
@@ -197,7 +247,7 @@ describe("FederationCommittee", () => {
       await admitCandidate(f);
       await f.committee.connect(f.treasury).remove(f.candidate.address);
       const graceUntil = (await f.committee.getEpoch(inFlight.epoch + 1n)).endedAt + 300n;
-      await expect(f.committee.verifyUsageAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, inFlight.bytes))
+      await expect(f.committee.connect(f.market).verifyUsageAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, inFlight.bytes))
         .to.be.revertedWithCustomError(f.committee, "EpochExpired")
         .withArgs(inFlight.epoch, (await f.committee.getEpoch(inFlight.epoch)).endedAt, graceUntil);
     });
@@ -225,6 +275,49 @@ describe("FederationCommittee", () => {
       expect((await f.committee.getMember(f.candidate.address)).active).to.equal(false);
       await expect(f.committee.connect(f.candidate).bond(ftns(100))).to.emit(f.committee, "MemberAdmitted");
       expect(await f.committee.committeeSize()).to.equal(5n);
+    });
+
+    it("refuses to re-admit a removed member by bond size: governance's removal sticks", async () => {
+      const f = await committeeFixture();
+      const node = f.nodes[0];
+      // Auto-admission at the minimum bond: every local node's bond qualifies.
+      await f.committee.connect(f.treasury).setParameters({ ...await currentParameters(f), autoAdmissionBond: ftns(100) });
+      await f.token.connect(f.treasury).transfer(node.address, ftns(1_000));
+      await f.token.connect(node).approve(await f.committee.getAddress(), ethers.MaxUint256);
+      await f.committee.connect(f.treasury).remove(node.address);
+      const epoch = await f.committee.currentEpoch();
+      await expect(f.committee.connect(node).bond(0)).to.be.revertedWithCustomError(f.committee, "ZeroBond");
+      await expect(f.committee.connect(node).bond(ftns(1_000))).to.emit(f.committee, "Bonded").and.not.to.emit(f.committee, "MemberAdmitted");
+      expect((await f.committee.getMember(node.address)).active).to.equal(false);
+      expect(await f.committee.currentEpoch()).to.equal(epoch);
+      // Governance can still take it back.
+      await expect(f.committee.connect(f.treasury).admit(node.address)).to.emit(f.committee, "MemberAdmitted");
+    });
+
+    it("refuses epoch churn by leave + bond: a departed member comes back only through governance", async () => {
+      const f = await committeeFixture();
+      await f.committee.connect(f.treasury).setParameters({ ...await currentParameters(f), autoAdmissionBond: ftns(500) });
+      await expect(f.committee.connect(f.candidate).bond(ftns(500))).to.emit(f.committee, "MemberAdmitted");
+      await f.committee.connect(f.candidate).leave();
+      const epoch = await f.committee.currentEpoch();
+      expect((await f.committee.getMember(f.candidate.address)).lastEpoch).to.equal(epoch - 1n);
+      await expect(f.committee.connect(f.candidate).bond(0)).to.be.revertedWithCustomError(f.committee, "ZeroBond");
+      await expect(f.committee.connect(f.candidate).bond(1n)).to.not.emit(f.committee, "MemberAdmitted");
+      // Not after the unbonding delay either, nor with a fresh bond once the old one is withdrawn.
+      await time.increaseTo((await f.committee.getMember(f.candidate.address)).unbondingAt);
+      await f.committee.connect(f.candidate).withdrawBond();
+      await expect(f.committee.connect(f.candidate).bond(ftns(500))).to.not.emit(f.committee, "MemberAdmitted");
+      expect(await f.committee.currentEpoch()).to.equal(epoch);
+      expect(await f.committee.committeeSize()).to.equal(4n);
+    });
+
+    it("refuses a bond that leaves the total below the minimum bond", async () => {
+      const f = await committeeFixture();
+      await expect(f.committee.connect(f.candidate).bond(ftns(99)))
+        .to.be.revertedWithCustomError(f.committee, "BondTooLow").withArgs(f.candidate.address, ftns(99), ftns(100));
+      await expect(f.committee.connect(f.candidate).bond(0)).to.be.revertedWithCustomError(f.committee, "ZeroBond");
+      await f.committee.connect(f.candidate).bond(ftns(100));
+      await expect(f.committee.connect(f.candidate).bond(1n)).to.emit(f.committee, "Bonded").withArgs(f.candidate.address, 1n, ftns(100) + 1n);
     });
 
     it("lets governance remove a member and a member leave", async () => {
@@ -274,32 +367,60 @@ describe("FederationCommittee", () => {
   });
 
   describe("equivocation", () => {
-    async function conflicting(f: Fixture, signer: HardhatEthersSigner) {
+    async function conflicting(f: Fixture, signer: HardhatEthersSigner, marketplace = f.marketAddress) {
       const epoch = await f.committee.currentEpoch();
       const honest = { cumulativeUnits: 1_000n, resultDigest: DIGEST, epoch };
       const inflated = { cumulativeUnits: 5_000n, resultDigest: DIGEST, epoch };
-      const sigA = await signAttestation(f.committee, signer, { escrowId: f.escrowId, sequence: 1n, ...honest }, epoch);
-      const sigB = await signAttestation(f.committee, signer, { escrowId: f.escrowId, sequence: 1n, ...inflated }, epoch);
+      const slot = { marketplace, escrowId: f.escrowId, sequence: 1n };
+      const sigA = await signAttestation(f.committee, signer, { ...slot, ...honest }, epoch);
+      const sigB = await signAttestation(f.committee, signer, { ...slot, ...inflated }, epoch);
       return { a: { ...honest, signature: sigA }, b: { ...inflated, signature: sigB } };
     }
 
     it("slashes a member who signed two different reports for the same escrow and sequence", async () => {
       const f = await committeeFixture();
       const liar = f.nodes[2];
+      const honestNode = f.nodes[0];
       const { a, b } = await conflicting(f, liar);
       const treasuryBefore = await f.token.balanceOf(await f.timelock.getAddress());
-      await expect(f.committee.connect(f.reporter).proveEquivocation(liar.address, f.escrowId, 1n, a, b))
+      const reporterBefore = await f.token.balanceOf(honestNode.address);
+      await expect(f.committee.connect(honestNode).proveEquivocation(liar.address, f.marketAddress, f.escrowId, 1n, a, b))
         .to.emit(f.committee, "EquivocationSlashed")
-        .withArgs(liar.address, f.reporter.address, f.escrowId, 1, ftns(50), ftns(50));
-      expect(await f.token.balanceOf(f.reporter.address)).to.equal(ftns(50));
+        .withArgs(liar.address, honestNode.address, f.escrowId, 1, ftns(50), ftns(50));
+      expect(await f.token.balanceOf(honestNode.address)).to.equal(reporterBefore + ftns(50));
       expect(await f.token.balanceOf(await f.timelock.getAddress())).to.equal(treasuryBefore + ftns(50));
       const member = await f.committee.getMember(liar.address);
       expect([member.active, member.slashed, member.bond]).to.deep.equal([false, true, 0n]);
       expect(await f.committee.currentMembers()).to.not.include(liar.address);
-      await expect(f.committee.connect(f.reporter).proveEquivocation(liar.address, f.escrowId, 1n, a, b))
+      await expect(f.committee.connect(f.reporter).proveEquivocation(liar.address, f.marketAddress, f.escrowId, 1n, a, b))
         .to.be.revertedWithCustomError(f.committee, "MemberSlashed").withArgs(liar.address);
       await expect(f.committee.connect(liar).bond(1n)).to.be.revertedWithCustomError(f.committee, "MemberSlashed");
       await expect(f.committee.connect(f.treasury).admit(liar.address)).to.be.revertedWithCustomError(f.committee, "MemberSlashed");
+    });
+
+    it("refuses the slash reward to an equivocator reporting itself: its whole bond goes to the treasury", async () => {
+      const f = await committeeFixture();
+      const liar = f.nodes[2];
+      const { a, b } = await conflicting(f, liar);
+      const treasuryBefore = await f.token.balanceOf(await f.timelock.getAddress());
+      const liarBefore = await f.token.balanceOf(liar.address);
+      await expect(f.committee.connect(liar).proveEquivocation(liar.address, f.marketAddress, f.escrowId, 1n, a, b))
+        .to.emit(f.committee, "EquivocationSlashed")
+        .withArgs(liar.address, liar.address, f.escrowId, 1, 0, ftns(100));
+      expect(await f.token.balanceOf(liar.address)).to.equal(liarBefore);
+      expect(await f.token.balanceOf(await f.timelock.getAddress())).to.equal(treasuryBefore + ftns(100));
+    });
+
+    it("refuses the slash reward to a reporter that is not a member (the equivocator's own second address)", async () => {
+      const f = await committeeFixture();
+      const liar = f.nodes[2];
+      const { a, b } = await conflicting(f, liar);
+      const treasuryBefore = await f.token.balanceOf(await f.timelock.getAddress());
+      await expect(f.committee.connect(f.reporter).proveEquivocation(liar.address, f.marketAddress, f.escrowId, 1n, a, b))
+        .to.emit(f.committee, "EquivocationSlashed")
+        .withArgs(liar.address, f.reporter.address, f.escrowId, 1, 0, ftns(100));
+      expect(await f.token.balanceOf(f.reporter.address)).to.equal(0n);
+      expect(await f.token.balanceOf(await f.timelock.getAddress())).to.equal(treasuryBefore + ftns(100));
     });
 
     it("can still slash a member that left, during its unbonding", async () => {
@@ -307,21 +428,80 @@ describe("FederationCommittee", () => {
       const liar = f.nodes[1];
       const { a, b } = await conflicting(f, liar);
       await f.committee.connect(liar).leave();
-      await f.committee.connect(f.reporter).proveEquivocation(liar.address, f.escrowId, 1n, a, b);
+      await f.committee.connect(f.reporter).proveEquivocation(liar.address, f.marketAddress, f.escrowId, 1n, a, b);
       expect((await f.committee.getMember(liar.address)).bond).to.equal(0n);
+    });
+
+    it("refuses a slashed member's signature in the epoch it replaced, even within the grace period", async () => {
+      const f = await committeeFixture();
+      await admitCandidate(f); // n = 5, quorum 4
+      const liar = f.nodes[2];
+      const r = report(f);
+      const inFlight = await attestWith(f.committee, [f.nodes[0], f.nodes[1], liar, f.nodes[3]], r);
+      const { a, b } = await conflicting(f, liar);
+      await expect(f.committee.connect(f.nodes[0]).proveEquivocation(liar.address, f.marketAddress, f.escrowId, 1n, a, b))
+        .to.emit(f.committee, "EpochGraceRevoked").withArgs(inFlight.epoch)
+        .and.to.emit(f.committee, "EpochStarted");
+      expect(await f.committee.currentEpoch()).to.equal(inFlight.epoch + 1n);
+      // Within the grace period, but the replaced epoch holds the slashed member: it no longer verifies.
+      await expect(f.committee.connect(f.market).verifyUsageAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, inFlight.bytes))
+        .to.be.revertedWithCustomError(f.committee, "EpochRevoked").withArgs(inFlight.epoch);
+      await expect(f.marketplace.chargeWithAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, inFlight.bytes))
+        .to.be.revertedWithCustomError(f.committee, "EpochRevoked");
+      // The honest members sign again in the current epoch (n = 4, quorum 3), and that one keeps its grace later.
+      const fresh = await attestWith(f.committee, [f.nodes[0], f.nodes[1], f.candidate], r);
+      await f.token.connect(f.treasury).transfer(f.outsider.address, ftns(100));
+      await f.token.connect(f.outsider).approve(await f.committee.getAddress(), ftns(100));
+      await admitCandidate(f, f.outsider);
+      await f.committee.connect(f.market).verifyUsageAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, fresh.bytes);
+    });
+
+    it("refuses a departed equivocator's signature in the epoch it left, even within the grace period", async () => {
+      const f = await committeeFixture();
+      await admitCandidate(f); // n = 5, quorum 4
+      const liar = f.nodes[2];
+      const r = report(f);
+      const inFlight = await attestWith(f.committee, [f.nodes[0], f.nodes[1], liar, f.nodes[3]], r);
+      const { a, b } = await conflicting(f, liar);
+      await f.committee.connect(liar).leave();
+      expect((await f.committee.getMember(liar.address)).lastEpoch).to.equal(inFlight.epoch);
+      await f.committee.connect(f.market).verifyUsageAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, inFlight.bytes);
+      await expect(f.committee.connect(f.reporter).proveEquivocation(liar.address, f.marketAddress, f.escrowId, 1n, a, b))
+        .to.emit(f.committee, "EpochGraceRevoked").withArgs(inFlight.epoch);
+      await expect(f.committee.connect(f.market).verifyUsageAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, inFlight.bytes))
+        .to.be.revertedWithCustomError(f.committee, "EpochRevoked").withArgs(inFlight.epoch);
     });
 
     it("is not fooled by identical reports or by another member's signature", async () => {
       const f = await committeeFixture();
       const { a, b } = await conflicting(f, f.nodes[0]);
-      await expect(f.committee.proveEquivocation(f.nodes[0].address, f.escrowId, 1n, a, a))
+      const m = f.marketAddress;
+      await expect(f.committee.proveEquivocation(f.nodes[0].address, m, f.escrowId, 1n, a, a))
         .to.be.revertedWithCustomError(f.committee, "NotEquivocation");
-      await expect(f.committee.proveEquivocation(f.nodes[1].address, f.escrowId, 1n, a, b))
+      await expect(f.committee.proveEquivocation(f.nodes[1].address, m, f.escrowId, 1n, a, b))
         .to.be.revertedWithCustomError(f.committee, "NotEquivocation");
-      await expect(f.committee.proveEquivocation(f.nodes[0].address, f.escrowId, 2n, a, b))
+      await expect(f.committee.proveEquivocation(f.nodes[0].address, m, f.escrowId, 2n, a, b))
         .to.be.revertedWithCustomError(f.committee, "NotEquivocation");
-      await expect(f.committee.proveEquivocation(f.outsider.address, f.escrowId, 1n, a, b))
+      await expect(f.committee.proveEquivocation(f.outsider.address, m, f.escrowId, 1n, a, b))
         .to.be.revertedWithCustomError(f.committee, "NotEquivocation");
+      await expect(f.committee.proveEquivocation(f.nodes[0].address, f.outsider.address, f.escrowId, 1n, a, b))
+        .to.be.revertedWithCustomError(f.committee, "NotEquivocation");
+    });
+
+    it("refuses to slash an honest node serving two marketplaces for different reports on each one's escrow", async () => {
+      const f = await committeeFixture();
+      const node = f.nodes[0];
+      const other = f.outsider.address; // a second marketplace with its own escrow of the same id
+      const epoch = await f.committee.currentEpoch();
+      const onA = { cumulativeUnits: 1_000n, resultDigest: DIGEST, epoch };
+      const onB = { cumulativeUnits: 7_000n, resultDigest: ethers.id("other answers"), epoch };
+      const sigA = await signAttestation(f.committee, node, { marketplace: f.marketAddress, escrowId: f.escrowId, sequence: 1n, ...onA }, epoch);
+      const sigB = await signAttestation(f.committee, node, { marketplace: other, escrowId: f.escrowId, sequence: 1n, ...onB }, epoch);
+      for (const m of [f.marketAddress, other]) {
+        await expect(f.committee.proveEquivocation(node.address, m, f.escrowId, 1n, { ...onA, signature: sigA }, { ...onB, signature: sigB }))
+          .to.be.revertedWithCustomError(f.committee, "NotEquivocation");
+      }
+      expect((await f.committee.getMember(node.address)).slashed).to.equal(false);
     });
   });
 
@@ -338,12 +518,33 @@ describe("FederationCommittee", () => {
       await expect(f.committee.connect(f.treasury).setParameters({ ...current, autoAdmissionBond: 1n }))
         .to.be.revertedWithCustomError(f.committee, "InvalidParameter").withArgs("autoAdmissionBond");
       await expect(f.committee.connect(f.treasury).setParameters({ ...current, minCommitteeSize: 0 }))
+        .to.be.revertedWithCustomError(f.committee, "MinCommitteeSizeTooLow").withArgs(0, 4);
+      await expect(f.committee.connect(f.treasury).setParameters({ ...current, minCommitteeSize: 256 }))
         .to.be.revertedWithCustomError(f.committee, "InvalidParameter").withArgs("minCommitteeSize");
       await expect(f.committee.connect(f.treasury).setParameters({ ...current, epochGrace: 10 })).to.emit(f.committee, "ParametersUpdated");
       await expect(f.committee.connect(f.treasury).setTreasury(ethers.ZeroAddress))
         .to.be.revertedWithCustomError(f.committee, "CommitteeZeroAddress").withArgs("treasury");
       await f.committee.connect(f.treasury).setTreasury(f.reporter.address);
       expect(await f.committee.treasury()).to.equal(f.reporter.address);
+    });
+
+    it("refuses a minimum committee size below 4, in setParameters and in initialize", async () => {
+      const f = await committeeFixture();
+      const current = await currentParameters(f);
+      for (const size of [1, 2, 3]) {
+        await expect(f.committee.connect(f.treasury).setParameters({ ...current, minCommitteeSize: size }))
+          .to.be.revertedWithCustomError(f.committee, "MinCommitteeSizeTooLow").withArgs(size, 4);
+      }
+      await f.committee.connect(f.treasury).setParameters({ ...current, minCommitteeSize: 4 });
+      const implementation = await (await ethers.getContractFactory("FederationCommittee")).deploy(await f.token.getAddress());
+      const init = (minCommitteeSize: number) => implementation.interface.encodeFunctionData("initialize", [{
+        admin: f.outsider.address, treasury: f.outsider.address, bootstrapAdmitter: ethers.ZeroAddress,
+        params: { ...current, minCommitteeSize },
+      }]);
+      const proxy = await ethers.getContractFactory("ProtocolProxy");
+      await expect(proxy.deploy(await implementation.getAddress(), init(3)))
+        .to.be.revertedWithCustomError(implementation, "MinCommitteeSizeTooLow").withArgs(3, 4);
+      await proxy.deploy(await implementation.getAddress(), init(4));
     });
 
     it("refuses an implementation without a token, and a second initialisation", async () => {

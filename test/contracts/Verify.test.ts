@@ -2,14 +2,14 @@ import { expect } from "chai";
 import hre, { deployments, ethers } from "hardhat";
 import { builtinChains } from "@nomicfoundation/hardhat-verify/internal/chain-config";
 import { Etherscan } from "@nomicfoundation/hardhat-verify/etherscan";
-import { describeProxyInit, verificationJobs } from "../../tasks/verify";
+import { artifactsByBytecode, describeProxyInit, verificationJobs } from "../../tasks/verify";
 import { deployProtocol } from "../support/fixtures";
 
 describe("deploy:verify (offline: what it would send)", () => {
   it("verifies every deployed bytecode once, with the constructor arguments it was deployed with", async () => {
     await deployProtocol();
     const all = await deployments.all();
-    const jobs = verificationJobs(all);
+    const jobs = verificationJobs(all, await artifactsByBytecode(hre));
     const names = jobs.map((j) => j.deployment);
     for (const proxied of ["FTNSToken", "FTNSGovernor", "ModelMarketplace", "FederationCommittee"]) {
       expect(names).to.include.members([`${proxied}_Proxy`, `${proxied}_Implementation`]);

@@ -30,8 +30,8 @@ async function main() {
         seen.add(slotKey(honest));
         const { epoch } = await readCommitteeEpoch(ctx);
         const inflated = { ...honest, cumulativeUnits: honest.cumulativeUnits * 5n };
-        const honestSig = await signAttestation(account, ctx.domain, honest, epoch);
-        const inflatedSig = await signAttestation(account, ctx.domain, inflated, epoch);
+        const honestSig = await signAttestation(account, ctx.domain, honest, epoch, ctx.marketplace.address);
+        const inflatedSig = await signAttestation(account, ctx.domain, inflated, epoch, ctx.marketplace.address);
         push({ report: reportToJson(inflated), attestations: [{ signer: account.address, epoch: epoch.toString(), signature: inflatedSig }] });
         push({ report: reportToJson(honest), attestations: [{ signer: account.address, epoch: epoch.toString(), signature: honestSig }] });
       }

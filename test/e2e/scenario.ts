@@ -91,7 +91,7 @@ export async function runScenario(chain: Chain): Promise<ScenarioResult> {
     const members = await read<Address[]>(committee(), "currentMembers");
     const report = { escrowId, cumulativeUnits, sequence, resultDigest: keccak256(toBytes(`answers ${escrowId}/${sequence}`)) };
     const signatures = new Map<string, Hex>();
-    for (const i of COMMITTEE_SIGNERS) signatures.set(to(i).toLowerCase(), await signAttestation(account(i), domain, report, epoch));
+    for (const i of COMMITTEE_SIGNERS) signatures.set(to(i).toLowerCase(), await signAttestation(account(i), domain, report, epoch, market().address));
     await call(COMMITTEE_SIGNERS[0], market(), "chargeWithAttestation", [
       escrowId, cumulativeUnits, sequence, report.resultDigest, encodeAttestation(epoch, members, signatures),
     ]);

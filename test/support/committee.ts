@@ -3,6 +3,8 @@ import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signer
 import type { FederationCommittee } from "../../typechain-types";
 
 export interface UsageReport {
+  /** The marketplace that consumes the attestation (the caller of verifyUsageAttestation). */
+  marketplace: string;
   escrowId: bigint;
   cumulativeUnits: bigint;
   sequence: bigint;
@@ -11,6 +13,7 @@ export interface UsageReport {
 
 export const ATTESTATION_TYPES = {
   UsageAttestation: [
+    { name: "marketplace", type: "address" },
     { name: "escrowId", type: "uint256" },
     { name: "cumulativeUnits", type: "uint256" },
     { name: "sequence", type: "uint64" },
@@ -19,7 +22,7 @@ export const ATTESTATION_TYPES = {
   ],
 };
 
-/** A member's EIP-2098 compact signature [r, yParityAndS] over a report in `epoch`. */
+/** A member's EIP-2098 compact signature [r, yParityAndS] over a report (for its marketplace) in `epoch`. */
 export async function signAttestation(
   committee: FederationCommittee,
   signer: HardhatEthersSigner,
@@ -29,7 +32,9 @@ export async function signAttestation(
 ): Promise<[string, string]> {
   const { name, version, chainId, verifyingContract } = await committee.eip712Domain();
   const domain = { name, version, chainId: domainOverride.chainId ?? chainId, verifyingContract };
-  const sig = ethers.Signature.from(await signer.signTypedData(domain, ATTESTATION_TYPES, { ...report, epoch }));
+  const { marketplace, escrowId, cumulativeUnits, sequence, resultDigest } = report;
+  const message = { marketplace, escrowId, cumulativeUnits, sequence, resultDigest, epoch };
+  const sig = ethers.Signature.from(await signer.signTypedData(domain, ATTESTATION_TYPES, message));
   return [sig.r, sig.yParityAndS];
 }
 

@@ -196,7 +196,7 @@ export class ConsensusNode {
     if (!signature) {
       await validateReport(this.ctx, this.snapshot, copy);
       group.report = copy;
-      signature = await signAttestation(this.ctx.account, this.ctx.domain, group.report, epoch.epoch);
+      signature = await signAttestation(this.ctx.account, this.ctx.domain, group.report, epoch.epoch, this.ctx.marketplace.address);
       // Durable before it leaves the process: a restart must never sign another report for this slot.
       this.journal.recordSignature(slot.key, group.contentId, epoch.epoch, signature, reportToJson(group.report));
       this.log.info({ slot: slot.key, epoch: epochKey }, "signed usage report");
@@ -213,7 +213,7 @@ export class ConsensusNode {
     if (group.signatures.get(a.epoch.toString())?.get(a.signer.toLowerCase()) === a.signature) return;
     let signer: Address;
     try {
-      signer = await recoverAttester(this.ctx.domain, group.report, a.epoch, a.signature);
+      signer = await recoverAttester(this.ctx.domain, group.report, a.epoch, a.signature, this.ctx.marketplace.address);
     } catch {
       return;
     }
@@ -334,7 +334,7 @@ export class ConsensusNode {
         address: this.ctx.committee.address,
         abi: this.ctx.committee.abi,
         functionName: "proveEquivocation",
-        args: [signer, slot.escrowId, slot.sequence, evidence(a), evidence(b)],
+        args: [signer, this.ctx.marketplace.address, slot.escrowId, slot.sequence, evidence(a), evidence(b)],
       })
       .then((sent) => sent!.receipt)
       .then((receipt) => this.log.info({ member: signer, tx: receipt.transactionHash }, "equivocation proven; member slashed"))

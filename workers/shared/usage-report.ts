@@ -1,7 +1,9 @@
 /**
  * Usage reports and the EIP-712 messages around them. The provider signs a `ProviderUsageReport`; committee
  * members sign a `UsageAttestation` (the type FederationCommittee verifies on chain). Both live in the committee's
- * EIP-712 domain, so a signature for one chain or contract is worthless on another.
+ * EIP-712 domain, so a signature for one chain or contract is worthless on another; an attestation also names the
+ * marketplace that consumes it (the committee checks it against its caller), so it settles nothing on another
+ * marketplace, and a node serving two marketplaces never signs the same message for their escrows.
  */
 import { encodeAbiParameters, keccak256, type Address, type Hex, type TypedDataDomain } from "viem";
 import type { LocalAccount } from "viem/accounts";
@@ -50,6 +52,7 @@ export const PROVIDER_REPORT_TYPES = {
 
 export const ATTESTATION_TYPES = {
   UsageAttestation: [
+    { name: "marketplace", type: "address" },
     { name: "escrowId", type: "uint256" },
     { name: "cumulativeUnits", type: "uint256" },
     { name: "sequence", type: "uint64" },
@@ -144,17 +147,19 @@ export async function recoverProvider(domain: TypedDataDomain, r: UsageReport): 
   });
 }
 
+/** A member's signature over a report, for `marketplace` (the contract that will consume it) in `epoch`. */
 export async function signAttestation(
   account: LocalAccount,
   domain: TypedDataDomain,
   r: Pick<UsageReport, "escrowId" | "cumulativeUnits" | "sequence" | "resultDigest">,
   epoch: bigint,
+  marketplace: Address,
 ): Promise<Hex> {
   return account.signTypedData({
     domain,
     types: ATTESTATION_TYPES,
     primaryType: "UsageAttestation",
-    message: { escrowId: r.escrowId, cumulativeUnits: r.cumulativeUnits, sequence: r.sequence, resultDigest: r.resultDigest, epoch },
+    message: { marketplace, escrowId: r.escrowId, cumulativeUnits: r.cumulativeUnits, sequence: r.sequence, resultDigest: r.resultDigest, epoch },
   });
 }
 
@@ -163,12 +168,13 @@ export async function recoverAttester(
   r: Pick<UsageReport, "escrowId" | "cumulativeUnits" | "sequence" | "resultDigest">,
   epoch: bigint,
   signature: Hex,
+  marketplace: Address,
 ): Promise<Address> {
   return recoverTypedDataAddress({
     domain,
     types: ATTESTATION_TYPES,
     primaryType: "UsageAttestation",
-    message: { escrowId: r.escrowId, cumulativeUnits: r.cumulativeUnits, sequence: r.sequence, resultDigest: r.resultDigest, epoch },
+    message: { marketplace, escrowId: r.escrowId, cumulativeUnits: r.cumulativeUnits, sequence: r.sequence, resultDigest: r.resultDigest, epoch },
     signature,
   });
 }
