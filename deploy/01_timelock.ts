@@ -1,5 +1,6 @@
 import type { DeployFunction } from "hardhat-deploy/types";
 import { ZeroAddress } from "ethers";
+import { isLiveNetwork } from "../config/networks";
 import { parametersFor } from "../config/parameters";
 import { Deployments, Tags } from "../config/deployments";
 
@@ -7,6 +8,9 @@ import { Deployments, Tags } from "../config/deployments";
  * The timelock: treasury and admin of every PRSM contract. The deployer is its temporary admin and proposer so
  * the remaining scripts can wire things up; deploy/99_handover.ts revokes both. Execution is open to anyone
  * (executor = address(0)): only what governance queued can ever run.
+ * On live networks it starts with no delay, so the genesis batch (deploy/10_genesis.ts) runs as a real timelock
+ * operation in the same deployment; the handover then sets the real delay by a timelock operation and cancels
+ * anything still pending before the deployer gives up its roles.
  */
 const deployTimelock: DeployFunction = async (hre) => {
   const { deployer } = await hre.getNamedAccounts();
@@ -14,7 +18,7 @@ const deployTimelock: DeployFunction = async (hre) => {
 
   await hre.deployments.deploy(Deployments.Timelock, {
     from: deployer,
-    args: [timelock.minDelay, [deployer], [ZeroAddress], deployer],
+    args: [isLiveNetwork(hre.network.name) ? 0 : timelock.minDelay, [deployer], [ZeroAddress], deployer],
     log: true,
     waitConfirmations: hre.network.live ? 2 : 1,
   });

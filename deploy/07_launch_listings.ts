@@ -3,6 +3,7 @@ import { loadGenesis } from "../config/genesis";
 import { isLiveNetwork } from "../config/networks";
 import { parametersFor, CATEGORIES } from "../config/parameters";
 import { Deployments, Tags } from "../config/deployments";
+import { toBigInt } from "../helpers/values";
 import { LAUNCH_MODELS, listingMetadata, priceInFtns, UNIT_IDS } from "../config/launch-models";
 
 /**
@@ -22,9 +23,9 @@ const seedLaunchListings: DeployFunction = async (hre) => {
   const bond = live ? loadGenesis(hre.network.name).launchListingBond! : params.minProviderBond;
   if (bond < params.minProviderBond) throw new Error(`launch listing bond ${bond} is below the minimum provider bond ${params.minProviderBond}`);
   const needed = bond * BigInt(LAUNCH_MODELS.length);
-  const listed = Number(await read(Deployments.Marketplace, "listingCount"));
+  const listed = Number(toBigInt(await read(Deployments.Marketplace, "listingCount")));
   if (live && listed >= LAUNCH_MODELS.length) return; // a re-run of the deploy: already listed
-  const balance = (await read(Deployments.Token, "balanceOf", provider)) as bigint;
+  const balance = toBigInt(await read(Deployments.Token, "balanceOf", provider));
   if (balance < needed) {
     throw new Error(`Listing the launch models needs ${needed} raw FTNS of bonds; ${provider} holds ${balance}`);
   }

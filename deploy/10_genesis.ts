@@ -4,6 +4,7 @@ import { isLiveNetwork } from "../config/networks";
 import { genesisDeploymentName, loadGenesis } from "../config/genesis";
 import { Deployments, Tags } from "../config/deployments";
 import { LAUNCH_MODELS } from "../config/launch-models";
+import { toBigInt } from "../helpers/values";
 
 /**
  * Live networks only: applies the reviewed genesis plan (config/genesis/<network>.json, see config/genesis.ts).
@@ -25,7 +26,7 @@ const applyGenesis: DeployFunction = async (hre) => {
   const timelock = await get(Deployments.Timelock);
   const committee = await get(Deployments.Committee);
 
-  const treasuryBalance = (await read(Deployments.Token, "balanceOf", timelock.address)) as bigint;
+  const treasuryBalance = toBigInt(await read(Deployments.Token, "balanceOf", timelock.address));
   const batchTargets: string[] = [];
   const batchPayloads: string[] = [];
   const tokenInterface = new ethers.Interface(token.abi);
@@ -73,10 +74,11 @@ const applyGenesis: DeployFunction = async (hre) => {
 
   const waiting: string[] = [];
   for (const member of genesis.members) {
-    const state = (await read(Deployments.Committee, "getMember", member.address)) as { active: boolean; bond: bigint };
+    const state = (await read(Deployments.Committee, "getMember", member.address)) as { active: boolean; bond: unknown };
     if (state.active) continue;
-    if (state.bond < member.bond) {
-      waiting.push(`${member.address} (bonded ${ethers.formatEther(state.bond)} of ${ethers.formatEther(member.bond)} FTNS)`);
+    const bonded = toBigInt(state.bond);
+    if (bonded < member.bond) {
+      waiting.push(`${member.address} (bonded ${ethers.formatEther(bonded)} of ${ethers.formatEther(member.bond)} FTNS)`);
       continue;
     }
     await execute(Deployments.Committee, opts, "admit", member.address);

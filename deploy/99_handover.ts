@@ -2,6 +2,7 @@ import type { DeployFunction } from "hardhat-deploy/types";
 import { ethers } from "ethers";
 import { Deployments, Tags } from "../config/deployments";
 import { parametersFor } from "../config/parameters";
+import { toBigInt } from "../helpers/values";
 import { assertDayOneLive, assertRolesAsExpected, assertTimelockQueueEmpty, pendingTimelockOperations } from "../helpers/roles";
 
 /**
@@ -21,7 +22,7 @@ const handover: DeployFunction = async (hre) => {
   const isProposer = (await read(Deployments.Timelock, "hasRole", ethers.id("PROPOSER_ROLE"), deployer)) as boolean;
 
   const target = BigInt(parametersFor(hre.network.name).timelock.minDelay);
-  const delay = BigInt(String(await read(Deployments.Timelock, "getMinDelay")));
+  const delay = toBigInt(await read(Deployments.Timelock, "getMinDelay"));
   if (delay !== target) {
     if (!isProposer || delay !== 0n) throw new Error(`the timelock's delay is ${delay}, expected ${target}, and the deployer cannot set it`);
     const data = new ethers.Interface(timelock.abi).encodeFunctionData("updateDelay", [target]);

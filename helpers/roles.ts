@@ -4,6 +4,7 @@ import { Deployments } from "../config/deployments";
 import { requireAddress } from "../config/env";
 import { isLiveNetwork } from "../config/networks";
 import { parametersFor } from "../config/parameters";
+import { toBigInt } from "./values";
 
 /**
  * The handover's audit of a finished deployment (deploy/99_handover.ts), in three parts, each of which throws with
@@ -169,7 +170,7 @@ export async function assertDayOneLive(hre: HardhatRuntimeEnvironment) {
   const recipients = new Set(
     (await tokenContract.queryFilter(tokenContract.filters.Transfer(timelock.address), fromBlock)).map((l) => ("args" in l ? String(l.args.to) : "")).filter(Boolean),
   );
-  const threshold = (await read(Deployments.Governor, "proposalThreshold")) as bigint;
+  const threshold = toBigInt(await read(Deployments.Governor, "proposalThreshold"));
   let proposer: string | undefined;
   for (const r of recipients) {
     if (((await tokenContract.balanceOf(r)) as bigint) >= threshold && (await hre.ethers.provider.getCode(r)) === "0x") {
@@ -193,20 +194,21 @@ export async function assertDayOneLive(hre: HardhatRuntimeEnvironment) {
   let weight = 0n;
   for (const p of participants) weight += sqrt((await tokenContract.balanceOf(p)) as bigint);
   const now = BigInt((await hre.ethers.provider.getBlock("latest"))!.timestamp);
-  const quorum = (await read(Deployments.Governor, "quorum", now - 1n)) as bigint;
+  const quorum = toBigInt(await read(Deployments.Governor, "quorum", now - 1n));
   if (governable && weight < quorum) failures.push(`the ${participants.size} registered participants can reach at most ${weight} quadratic units; the quorum is ${quorum}`);
 
   const members = (await read(Deployments.Committee, "currentMembers")) as string[];
-  const minSize = Number(((await read(Deployments.Committee, "getParameters")) as { minCommitteeSize: bigint }).minCommitteeSize);
+  const minSize = Number(toBigInt(((await read(Deployments.Committee, "getParameters")) as { minCommitteeSize: unknown }).minCommitteeSize));
   if (members.length < minSize) failures.push(`the committee has ${members.length} members; it attests nothing below ${minSize}`);
 
-  const listingCount = Number(await read(Deployments.Marketplace, "listingCount"));
-  const minBond = (await read(Deployments.Marketplace, "minProviderBond")) as bigint;
+  const listingCount = Number(toBigInt(await read(Deployments.Marketplace, "listingCount")));
+  const minBond = toBigInt(await read(Deployments.Marketplace, "minProviderBond"));
   const seeded = !isLiveNetwork(hre.network.name) || listingCount > 0;
   if (seeded && listingCount === 0) failures.push("no listing is open: the market cannot rent anything");
   for (let i = 1; i <= listingCount; i++) {
-    const l = (await read(Deployments.Marketplace, "getListing", i)) as { status: bigint; bond: bigint };
-    if (Number(l.status) !== 1 || l.bond < minBond) failures.push(`listing ${i} is not rentable (status ${l.status}, bond ${l.bond})`);
+    const l = (await read(Deployments.Marketplace, "getListing", i)) as { status: unknown; bond: unknown };
+    const bond = toBigInt(l.bond);
+    if (Number(toBigInt(l.status)) !== 1 || bond < minBond) failures.push(`listing ${i} is not rentable (status ${String(l.status)}, bond ${bond})`);
   }
   if (failures.length > 0) throw new Error(`Day-one liveness does not hold:\n  ${failures.join("\n  ")}`);
   return { proposer, participants: participants.size, weight, quorum, committee: members.length, listings: listingCount };
