@@ -4,7 +4,7 @@
  * nothing) when any of it is missing.
  */
 import type { NetworksUserConfig } from "hardhat/types";
-import { optionalEnv, requireAddress, requireAddressList, requirePrivateKey, requireUrl } from "./env";
+import { optionalEnv, requireAddress, requirePrivateKey, requireUrl } from "./env";
 
 export interface LiveNetwork {
   chainId: number;
@@ -41,7 +41,6 @@ export function assertLiveNetworkEnv(network: string, env: NodeJS.ProcessEnv = p
   requirePrivateKey("DEPLOYER_PRIVATE_KEY", env);
   requireAddress("GUARDIAN_ADDRESS", env);
   requireAddress("SAFETY_COUNCIL_ADDRESS", env);
-  requireAddressList("INITIAL_PARTICIPANTS", env);
 }
 
 // Hardhat needs a syntactically valid URL at config load even for networks that are not used; the

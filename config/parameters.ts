@@ -26,8 +26,8 @@ export interface ProtocolParameters {
     lateQuorumVoteExtension: number;
     /** Who can cancel queued proposals: a named local account, or an address from the environment. */
     safetyCouncil: { kind: "namedAccount"; name: string } | { kind: "env"; variable: string };
-    /** Bootstrap participants: the first N local accounts, or a comma-separated list from the environment. */
-    initialParticipants: { kind: "localAccounts"; count: number } | { kind: "env"; variable: string };
+    /** Bootstrap participants: the first N local accounts, or the genesis plan's `participants` (live networks). */
+    initialParticipants: { kind: "localAccounts"; count: number } | { kind: "genesis" };
   };
   marketplace: {
     /** Share of every charge paid to the treasury, in basis points (hard cap 1,000 in the contract). */
@@ -87,7 +87,7 @@ const LIVE: ProtocolParameters = {
     quorum: 5_000n * 10n ** 9n,
     lateQuorumVoteExtension: 2 * DAY,
     safetyCouncil: { kind: "env", variable: "SAFETY_COUNCIL_ADDRESS" },
-    initialParticipants: { kind: "env", variable: "INITIAL_PARTICIPANTS" },
+    initialParticipants: { kind: "genesis" },
   },
   marketplace: {
     protocolFeeBps: 250,

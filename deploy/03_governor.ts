@@ -1,6 +1,7 @@
 import type { DeployFunction } from "hardhat-deploy/types";
 import { ethers } from "ethers";
-import { requireAddress, requireAddressList } from "../config/env";
+import { requireAddress } from "../config/env";
+import { loadGenesis } from "../config/genesis";
 import { parametersFor } from "../config/parameters";
 import { Deployments, Tags } from "../config/deployments";
 import { deployUupsProxy } from "../helpers/proxy";
@@ -18,8 +19,8 @@ const deployGovernor: DeployFunction = async (hre) => {
   const council =
     params.safetyCouncil.kind === "env" ? requireAddress(params.safetyCouncil.variable) : localCouncil;
   const participants =
-    params.initialParticipants.kind === "env"
-      ? requireAddressList(params.initialParticipants.variable)
+    params.initialParticipants.kind === "genesis"
+      ? loadGenesis(hre.network.name).participants
       : (await hre.getUnnamedAccounts()).slice(0, params.initialParticipants.count - 1).concat(deployer);
 
   const governor = await deployUupsProxy(hre, Deployments.Governor, {

@@ -62,7 +62,6 @@ export async function rehearse(options: { port?: number; log?: (line: string) =>
     DEPLOYER_PRIVATE_KEY: privateKeyOf(DEPLOYER),
     GUARDIAN_ADDRESS: account(COUNCIL).address,
     SAFETY_COUNCIL_ADDRESS: account(COUNCIL).address,
-    INITIAL_PARTICIPANTS: loadGenesis(NETWORK).participants.join(","),
   };
   const deploy = () => {
     const run = spawnSync(BIN("hardhat"), ["deploy", "--network", NETWORK], { cwd: ROOT, env, encoding: "utf8", timeout: 600_000 });

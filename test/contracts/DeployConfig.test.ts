@@ -2,6 +2,9 @@ import { expect } from "chai";
 import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { ConfigError, requireAddress, requireEnv, requirePrivateKey, requireUrl } from "../../config/env";
+import fs from "node:fs";
+import { ethers } from "ethers";
+import { GenesisError, loadGenesis, resolveGenesis, type GenesisPlan } from "../../config/genesis";
 import { assertLiveNetworkEnv } from "../../config/networks";
 
 const ROOT = path.resolve(__dirname, "..", "..");
@@ -19,13 +22,41 @@ describe("Deploy configuration", () => {
     ).to.throw(/^GUARDIAN_ADDRESS: is required/);
     const base = { AMOY_RPC_URL: "https://rpc.example", DEPLOYER_PRIVATE_KEY: KEY, GUARDIAN_ADDRESS: GUARDIAN };
     expect(() => assertLiveNetworkEnv("amoy", base)).to.throw(/^SAFETY_COUNCIL_ADDRESS: is required/);
-    expect(() => assertLiveNetworkEnv("amoy", { ...base, SAFETY_COUNCIL_ADDRESS: GUARDIAN })).to.throw(
-      /^INITIAL_PARTICIPANTS: is required/,
-    );
-    expect(() =>
-      assertLiveNetworkEnv("amoy", { ...base, SAFETY_COUNCIL_ADDRESS: GUARDIAN, INITIAL_PARTICIPANTS: `${GUARDIAN},0x12` }),
-    ).to.throw(/^INITIAL_PARTICIPANTS: contains "0x12"/);
-    assertLiveNetworkEnv("amoy", { ...base, SAFETY_COUNCIL_ADDRESS: GUARDIAN, INITIAL_PARTICIPANTS: GUARDIAN });
+    assertLiveNetworkEnv("amoy", { ...base, SAFETY_COUNCIL_ADDRESS: GUARDIAN });
+  });
+
+  describe("genesis plan", () => {
+    const plan = () => JSON.parse(fs.readFileSync(path.join(ROOT, "config", "genesis", "example.json"), "utf8")) as GenesisPlan;
+    const file = path.join(ROOT, "config", "genesis", "example.json");
+
+    it("accepts the example plan and totals what leaves the treasury", () => {
+      const g = resolveGenesis(plan(), file, "amoy");
+      expect(g.members).to.have.length(4);
+      expect(g.merkle[0]!.tree.root).to.match(/^0x[0-9a-f]{64}$/);
+      // 20M + 15M + 1,250.5 + 4 x 50,000 + 8 x 10,000
+      expect(g.total).to.equal(ethers.parseEther("35281250.5"));
+    });
+
+    it("names the field at fault", () => {
+      const wrongNetwork = plan();
+      expect(() => resolveGenesis(wrongNetwork, file, "polygon")).to.throw(GenesisError, /network: the plan is for "amoy"/);
+      const badAddress = plan();
+      (badAddress.allocations[0] as { to: string }).to = "0x12";
+      expect(() => resolveGenesis(badAddress, file, "amoy")).to.throw(/allocations\[0\]\.to: "0x12" is not a non-zero address/);
+      const badAmount = plan();
+      (badAmount.allocations[0] as { amount: string }).amount = "-5";
+      expect(() => resolveGenesis(badAmount, file, "amoy")).to.throw(/allocations\[0\]\.amount/);
+      const small = plan();
+      small.committee.members = small.committee.members.slice(0, 3);
+      expect(() => resolveGenesis(small, file, "amoy")).to.throw(/committee\.members: needs at least 4/);
+      const cliff = plan();
+      (cliff.allocations[1] as { cliffDays: number }).cliffDays = 5_000;
+      expect(() => resolveGenesis(cliff, file, "amoy")).to.throw(/allocations\[1\]\.cliffDays/);
+    });
+
+    it("refuses to deploy a live network without a plan, before any RPC call", () => {
+      expect(() => loadGenesis("amoy", { GENESIS_FILE: path.join(ROOT, "config", "genesis", "missing.json") })).to.throw(GenesisError, /no genesis plan for "amoy"/);
+    });
   });
 
   it("needs nothing for local networks", () => {
