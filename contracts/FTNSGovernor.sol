@@ -16,6 +16,7 @@ import {Initializable} from "@openzeppelin/contracts-upgradeable/proxy/utils/Ini
 import {UUPSUpgradeable} from "@openzeppelin/contracts-upgradeable/proxy/utils/UUPSUpgradeable.sol";
 import {IVotes} from "@openzeppelin/contracts/governance/utils/IVotes.sol";
 import {IERC6372} from "@openzeppelin/contracts/interfaces/IERC6372.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
 import {GovernorCountingQuadraticUpgradeable} from "./governance/GovernorCountingQuadraticUpgradeable.sol";
 import {GovernorParticipantsUpgradeable} from "./governance/GovernorParticipantsUpgradeable.sol";
@@ -24,7 +25,8 @@ import {GovernorParticipantsUpgradeable} from "./governance/GovernorParticipants
 /// @notice PRSM's governor: an OpenZeppelin Governor (so any IGovernor client can propose, vote, queue and execute)
 /// with quadratic counting over registered participants, settings changeable only by proposal, late-quorum
 /// protection, and execution through the protocol timelock. The timelock's canceller role also belongs to a safety
-/// council that can cancel a queued proposal but has no power to propose or execute.
+/// council that can cancel a queued proposal but has no power to propose or execute, and cannot cancel a proposal
+/// that only changes the council (the timelock holds it for a longer delay instead; see ProtocolTimelock).
 /// @dev Voting power (`getVotes`) and the proposal threshold are in FTNS (linear); tallies and the quorum are in
 /// quadratic units (see {IGovernorCountingQuadratic}). Upgrades are authorised only by governance itself.
 contract FTNSGovernor is
@@ -54,6 +56,8 @@ contract FTNSGovernor is
         _disableInitializers();
     }
 
+    /// @dev Parents are initialised out of linearisation order on purpose (the token first, see below).
+    /// @custom:oz-upgrades-unsafe-allow incorrect-initializer-order
     function initialize(InitParams calldata p) external initializer {
         __Governor_init("PRSM Governor");
         // The token first: the clock (used to timestamp registrations and the quorum) is the token's.
@@ -135,6 +139,19 @@ contract FTNSGovernor is
         super._tallyUpdated(proposalId);
     }
 
+    function _propose(
+        address[] memory targets,
+        uint256[] memory values,
+        bytes[] memory calldatas,
+        string memory description,
+        address proposer
+    ) internal
+        override(GovernorUpgradeable, GovernorParticipantsUpgradeable, GovernorCountingQuadraticUpgradeable)
+        returns (uint256)
+    {
+        return super._propose(targets, values, calldatas, description, proposer);
+    }
+
     function _queueOperations(
         uint256 proposalId,
         address[] memory targets,
@@ -142,7 +159,13 @@ contract FTNSGovernor is
         bytes[] memory calldatas,
         bytes32 descriptionHash
     ) internal override(GovernorUpgradeable, GovernorTimelockControlUpgradeable) returns (uint48) {
-        return super._queueOperations(proposalId, targets, values, calldatas, descriptionHash);
+        super._queueOperations(proposalId, targets, values, calldatas, descriptionHash);
+        // The ETA is what the timelock really scheduled: it holds a council change longer than its minimum delay
+        // (see ProtocolTimelock), and `proposalEta`/`ProposalQueued` must not announce an earlier time. The operation
+        // is the one GovernorTimelockControl scheduled (predecessor 0, salt = this address xor the description hash).
+        TimelockControllerUpgradeable tl = TimelockControllerUpgradeable(payable(timelock()));
+        bytes32 salt = bytes20(address(this)) ^ descriptionHash;
+        return SafeCast.toUint48(tl.getTimestamp(tl.hashOperationBatch(targets, values, calldatas, 0, salt)));
     }
 
     function _executeOperations(

@@ -20,8 +20,8 @@ import {NoncesUpgradeable} from "@openzeppelin/contracts-upgradeable/utils/Nonce
 import {IFTNSToken} from "./interfaces/IFTNSToken.sol";
 
 /// @title FTNSToken
-/// @notice See {IFTNSToken}. All state lives in OpenZeppelin's ERC-7201 namespaces; this contract adds none, so
-/// upgrades only have to respect the library's layout.
+/// @notice See {IFTNSToken}. All state lives in ERC-7201 namespaces: OpenZeppelin's, and this contract's own
+/// `prsm.storage.FTNSToken` (the pause window), so upgrades only have to keep each namespace append-only.
 /// @custom:security-contact security@prsm.example
 contract FTNSToken is
     IFTNSToken,
@@ -46,6 +46,20 @@ contract FTNSToken is
     /// @inheritdoc IFTNSToken
     uint256 public constant INITIAL_SUPPLY = 100_000_000 ether;
 
+    /// @inheritdoc IFTNSToken
+    uint48 public constant MAX_PAUSE = 14 days;
+
+    /// @dev The pause window. Paused means `block.timestamp < pausedUntil`, so a pause ends by itself; OpenZeppelin's
+    /// `_paused` flag is no longer used (an implementation upgraded from one that set it starts unpaused).
+    /// @custom:storage-location erc7201:prsm.storage.FTNSToken
+    struct FTNSTokenStorage {
+        uint48 pausedAt;
+        uint48 pausedUntil;
+    }
+
+    // keccak256(abi.encode(uint256(keccak256("prsm.storage.FTNSToken")) - 1)) & ~bytes32(uint256(0xff))
+    bytes32 private constant STORAGE_LOCATION = 0x5923d89d778b529fc31658ee1565a75fa0c47173b2b31157febde12250beae00;
+
     /// @custom:oz-upgrades-unsafe-allow constructor
     constructor() {
         _disableInitializers();
@@ -54,7 +68,7 @@ contract FTNSToken is
     /// @notice Sets up the token behind its proxy.
     /// @param treasury Receives the initial 100,000,000 FTNS (the protocol timelock).
     /// @param admin Holds DEFAULT_ADMIN_ROLE and UPGRADER_ROLE (the protocol timelock).
-    /// @param guardian May pause and unpause.
+    /// @param guardian May pause (for at most MAX_PAUSE) and unpause.
     function initialize(address treasury, address admin, address guardian) external initializer {
         if (treasury == address(0)) revert FTNSZeroAddress("treasury");
         if (admin == address(0)) revert FTNSZeroAddress("admin");
@@ -83,12 +97,34 @@ contract FTNSToken is
 
     /// @inheritdoc IFTNSToken
     function pause() external onlyRole(GUARDIAN_ROLE) {
-        _pause();
+        if (paused()) revert EnforcedPause();
+        FTNSTokenStorage storage $ = _tokenStorage();
+        // After a pause, the guardian waits as long as it lasted (at most MAX_PAUSE) before pausing again.
+        uint256 lasted = $.pausedUntil - $.pausedAt;
+        uint256 availableAt = $.pausedUntil + (lasted < MAX_PAUSE ? lasted : MAX_PAUSE);
+        if (block.timestamp < availableAt) revert FTNSPauseCooldown(availableAt);
+        _setPause($, uint48(block.timestamp) + MAX_PAUSE);
     }
 
     /// @inheritdoc IFTNSToken
     function unpause() external onlyRole(GUARDIAN_ROLE) {
-        _unpause();
+        if (!paused()) revert ExpectedPause();
+        _setPause(_tokenStorage(), uint48(block.timestamp));
+    }
+
+    /// @inheritdoc IFTNSToken
+    function setPausedUntil(uint48 until) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _setPause(_tokenStorage(), until);
+    }
+
+    /// @inheritdoc IFTNSToken
+    function pausedUntil() external view returns (uint48) {
+        return _tokenStorage().pausedUntil;
+    }
+
+    /// @notice Whether balance changes are stopped: true only until the pause window ends, with no call needed.
+    function paused() public view override returns (bool) {
+        return block.timestamp < _tokenStorage().pausedUntil;
     }
 
     /// @notice ERC-6372 clock: votes are checkpointed by block timestamp, which is stable across Polygon's
@@ -126,4 +162,30 @@ contract FTNSToken is
     }
 
     function _authorizeUpgrade(address) internal override onlyRole(UPGRADER_ROLE) {}
+
+    /// @dev Moves the end of the pause window to `until`: a future time pauses (or keeps paused) until then, a past
+    /// one or now ends the pause at once. Emits Paused/Unpaused when the state flips, PauseEndChanged always.
+    function _setPause(FTNSTokenStorage storage $, uint48 until) private {
+        uint48 now_ = uint48(block.timestamp);
+        bool wasPaused = now_ < $.pausedUntil;
+        if (until > now_) {
+            if (!wasPaused) {
+                $.pausedAt = now_;
+                emit Paused(_msgSender());
+            }
+        } else {
+            // A pause never ends before it began nor in the past, which keeps the guardian's cooldown exact.
+            if (!wasPaused) return;
+            until = now_;
+            emit Unpaused(_msgSender());
+        }
+        $.pausedUntil = until;
+        emit PauseEndChanged(until);
+    }
+
+    function _tokenStorage() private pure returns (FTNSTokenStorage storage $) {
+        assembly {
+            $.slot := STORAGE_LOCATION
+        }
+    }
 }

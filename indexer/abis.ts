@@ -276,6 +276,17 @@ export const FTNSTokenAbi = [
   {
     "inputs": [
       {
+        "internalType": "uint256",
+        "name": "availableAt",
+        "type": "uint256"
+      }
+    ],
+    "name": "FTNSPauseCooldown",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
         "internalType": "string",
         "name": "parameter",
         "type": "string"
@@ -450,6 +461,19 @@ export const FTNSTokenAbi = [
       }
     ],
     "name": "Initialized",
+    "type": "event"
+  },
+  {
+    "anonymous": false,
+    "inputs": [
+      {
+        "indexed": false,
+        "internalType": "uint48",
+        "name": "pausedUntil",
+        "type": "uint48"
+      }
+    ],
+    "name": "PauseEndChanged",
     "type": "event"
   },
   {
@@ -651,6 +675,19 @@ export const FTNSTokenAbi = [
         "internalType": "uint256",
         "name": "",
         "type": "uint256"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [],
+    "name": "MAX_PAUSE",
+    "outputs": [
+      {
+        "internalType": "uint48",
+        "name": "",
+        "type": "uint48"
       }
     ],
     "stateMutability": "view",
@@ -1230,6 +1267,19 @@ export const FTNSTokenAbi = [
     "type": "function"
   },
   {
+    "inputs": [],
+    "name": "pausedUntil",
+    "outputs": [
+      {
+        "internalType": "uint48",
+        "name": "",
+        "type": "uint48"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
     "inputs": [
       {
         "internalType": "address",
@@ -1317,6 +1367,19 @@ export const FTNSTokenAbi = [
       }
     ],
     "name": "revokeRole",
+    "outputs": [],
+    "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint48",
+        "name": "until",
+        "type": "uint48"
+      }
+    ],
+    "name": "setPausedUntil",
     "outputs": [],
     "stateMutability": "nonpayable",
     "type": "function"
@@ -1497,6 +1560,22 @@ export const ProtocolTimelockAbi = [
   {
     "inputs": [],
     "name": "FailedCall",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "bytes32",
+        "name": "id",
+        "type": "bytes32"
+      },
+      {
+        "internalType": "address",
+        "name": "caller",
+        "type": "address"
+      }
+    ],
+    "name": "ProtocolTimelockCouncilChange",
     "type": "error"
   },
   {
@@ -1801,6 +1880,19 @@ export const ProtocolTimelockAbi = [
   },
   {
     "inputs": [],
+    "name": "COUNCIL_CHANGE_DELAY_FACTOR",
+    "outputs": [
+      {
+        "internalType": "uint256",
+        "name": "",
+        "type": "uint256"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [],
     "name": "DEFAULT_ADMIN_ROLE",
     "outputs": [
       {
@@ -1849,6 +1941,19 @@ export const ProtocolTimelockAbi = [
     "name": "cancel",
     "outputs": [],
     "stateMutability": "nonpayable",
+    "type": "function"
+  },
+  {
+    "inputs": [],
+    "name": "councilChangeDelay",
+    "outputs": [
+      {
+        "internalType": "uint256",
+        "name": "",
+        "type": "uint256"
+      }
+    ],
+    "stateMutability": "view",
     "type": "function"
   },
   {
@@ -2105,6 +2210,25 @@ export const ProtocolTimelockAbi = [
       }
     ],
     "stateMutability": "pure",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "bytes32",
+        "name": "id",
+        "type": "bytes32"
+      }
+    ],
+    "name": "isCouncilChange",
+    "outputs": [
+      {
+        "internalType": "bool",
+        "name": "",
+        "type": "bool"
+      }
+    ],
+    "stateMutability": "view",
     "type": "function"
   },
   {
@@ -2511,6 +2635,22 @@ export const FTNSGovernorAbi = [
     "type": "error"
   },
   {
+    "inputs": [
+      {
+        "internalType": "address",
+        "name": "attestor",
+        "type": "address"
+      },
+      {
+        "internalType": "uint256",
+        "name": "availableAt",
+        "type": "uint256"
+      }
+    ],
+    "name": "GovernorAttestorQuotaExceeded",
+    "type": "error"
+  },
+  {
     "inputs": [],
     "name": "GovernorDisabledDeposit",
     "type": "error"
@@ -2728,7 +2868,7 @@ export const FTNSGovernorAbi = [
       },
       {
         "internalType": "uint256",
-        "name": "snapshot",
+        "name": "timepoint",
         "type": "uint256"
       }
     ],
@@ -4107,6 +4247,25 @@ export const FTNSGovernorAbi = [
         "type": "uint256"
       }
     ],
+    "name": "proposalRegistrationTimepoint",
+    "outputs": [
+      {
+        "internalType": "uint256",
+        "name": "",
+        "type": "uint256"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint256",
+        "name": "proposalId",
+        "type": "uint256"
+      }
+    ],
     "name": "proposalSnapshot",
     "outputs": [
       {
@@ -4626,6 +4785,11 @@ export const ModelMarketplaceAbi = [
       {
         "internalType": "uint32",
         "name": "openEscrows",
+        "type": "uint32"
+      },
+      {
+        "internalType": "uint32",
+        "name": "unresolvedCharges",
         "type": "uint32"
       }
     ],
@@ -6777,6 +6941,11 @@ export const ModelMarketplaceAbi = [
             "type": "uint48"
           },
           {
+            "internalType": "uint32",
+            "name": "unresolvedCharges",
+            "type": "uint32"
+          },
+          {
             "internalType": "address",
             "name": "royaltyRecipient",
             "type": "address"
@@ -7861,6 +8030,17 @@ export const FederationCommitteeAbi = [
     "type": "error"
   },
   {
+    "inputs": [
+      {
+        "internalType": "uint64",
+        "name": "epoch",
+        "type": "uint64"
+      }
+    ],
+    "name": "EpochRevoked",
+    "type": "error"
+  },
+  {
     "inputs": [],
     "name": "FailedCall",
     "type": "error"
@@ -7917,6 +8097,22 @@ export const FederationCommitteeAbi = [
       }
     ],
     "name": "MembersMismatch",
+    "type": "error"
+  },
+  {
+    "inputs": [
+      {
+        "internalType": "uint256",
+        "name": "minCommitteeSize",
+        "type": "uint256"
+      },
+      {
+        "internalType": "uint256",
+        "name": "floor",
+        "type": "uint256"
+      }
+    ],
+    "name": "MinCommitteeSizeTooLow",
     "type": "error"
   },
   {
@@ -8048,6 +8244,11 @@ export const FederationCommitteeAbi = [
     "type": "error"
   },
   {
+    "inputs": [],
+    "name": "ZeroBond",
+    "type": "error"
+  },
+  {
     "anonymous": false,
     "inputs": [
       {
@@ -8095,6 +8296,19 @@ export const FederationCommitteeAbi = [
     "anonymous": false,
     "inputs": [],
     "name": "EIP712DomainChanged",
+    "type": "event"
+  },
+  {
+    "anonymous": false,
+    "inputs": [
+      {
+        "indexed": true,
+        "internalType": "uint64",
+        "name": "epoch",
+        "type": "uint64"
+      }
+    ],
+    "name": "EpochGraceRevoked",
     "type": "event"
   },
   {
@@ -8409,6 +8623,19 @@ export const FederationCommitteeAbi = [
   },
   {
     "inputs": [],
+    "name": "MIN_COMMITTEE_SIZE_FLOOR",
+    "outputs": [
+      {
+        "internalType": "uint16",
+        "name": "",
+        "type": "uint16"
+      }
+    ],
+    "stateMutability": "view",
+    "type": "function"
+  },
+  {
+    "inputs": [],
     "name": "UPGRADER_ROLE",
     "outputs": [
       {
@@ -8448,6 +8675,11 @@ export const FederationCommitteeAbi = [
   },
   {
     "inputs": [
+      {
+        "internalType": "address",
+        "name": "marketplace",
+        "type": "address"
+      },
       {
         "internalType": "uint256",
         "name": "escrowId",
@@ -8665,6 +8897,11 @@ export const FederationCommitteeAbi = [
             "internalType": "bool",
             "name": "slashed",
             "type": "bool"
+          },
+          {
+            "internalType": "uint64",
+            "name": "lastEpoch",
+            "type": "uint64"
           }
         ],
         "internalType": "struct IFederationCommittee.Member",
@@ -8860,6 +9097,11 @@ export const FederationCommitteeAbi = [
       {
         "internalType": "address",
         "name": "account",
+        "type": "address"
+      },
+      {
+        "internalType": "address",
+        "name": "marketplace",
         "type": "address"
       },
       {

@@ -303,6 +303,7 @@ export const participant = onchainTable("participant", (t) => ({
   address: t.hex().primaryKey(),
   registered: t.boolean().notNull(),
   registrar: t.hex().notNull(),
+  /** Votes count from this time on (an attestor's registration takes effect 14 days after it is made). */
   since: t.bigint().notNull(),
   until: t.bigint(),
 }));

@@ -1,7 +1,7 @@
 /**
  * Governance from the command line, through plain contract calls:
  *   npx hardhat gov:delegate --to 0x… [--from 1]
- *   npx hardhat gov:register --account 0x…            (an attestor's call)
+ *   npx hardhat gov:register --account 0x…            (an attestor's call; takes effect 14 days later)
  *   npx hardhat gov:propose --actions proposal.json --description "…"
  *   npx hardhat gov:vote --id 123 --support for [--reason "…"] [--by-sig]
  *   npx hardhat gov:queue --id 123 / gov:execute --id 123 / gov:state --id 123
@@ -84,14 +84,18 @@ task("gov:delegate", "Delegate your FTNS votes (to yourself to vote directly)")
     console.log(`${signer.address} delegates to ${to}; votes now ${hre.ethers.formatEther(await token.getVotes(to))} FTNS`);
   });
 
-task("gov:register", "Register a participant (callable by an attestor)")
+task("gov:register", "Register a participant (callable by an attestor; effective 14 days later)")
   .addParam("account", "participant address")
   .addOptionalParam("from", "attestor account index or address", "")
   .setAction(async ({ account, from }, hre) => {
     const signer = await signerFor(hre, from);
     const governor = await contractAt<FTNSGovernor>(hre, Deployments.Governor);
-    await (await governor.connect(signer).registerParticipant(parseAddress(hre, account, "--account"))).wait();
-    console.log(`${account} is a registered participant`);
+    const receipt = await (await governor.connect(signer).registerParticipant(parseAddress(hre, account, "--account"))).wait();
+    const event = receipt!.logs.map((l) => governor.interface.parseLog(l)).find((e) => e?.name === "ParticipantRegistered");
+    const since = BigInt(event!.args.since);
+    // An attestor's registration takes effect after a delay and counts only for proposals created after that.
+    console.log(`${account} is registered; it votes on proposals created after ${new Date(Number(since) * 1000).toISOString()}`);
+    return since;
   });
 
 task("gov:propose", "Create a proposal from a JSON file of actions")
@@ -179,6 +183,7 @@ task("gov:state", "Show a proposal's state and tally")
     console.log(`state: ${state}`);
     console.log(`for ${forVotes}  against ${against}  abstain ${abstain}  quorum ${await governor.quorum(snapshot)} (quadratic units)`);
     console.log(`snapshot ${snapshot}  deadline ${await governor.proposalDeadline(proposalId)}`);
+    console.log(`voters: participants registered at ${await governor.proposalRegistrationTimepoint(proposalId)} (just before creation)`);
     return state;
   });
 

@@ -118,16 +118,28 @@ abstract contract GovernorCountingQuadraticUpgradeable is
         return tally.forVotes > tally.againstVotes;
     }
 
+    function _propose(
+        address[] memory targets,
+        uint256[] memory values,
+        bytes[] memory calldatas,
+        string memory description,
+        address proposer
+    ) internal virtual override(GovernorUpgradeable, GovernorParticipantsUpgradeable) returns (uint256) {
+        return super._propose(targets, values, calldatas, description, proposer);
+    }
+
     /// @dev `totalWeight` is the voter's delegated FTNS at the snapshot; what is counted (and reported in
-    /// `VoteCast.weight`) is its square root.
+    /// `VoteCast.weight`) is its square root. The voter must have been registered when the proposal was created
+    /// (see {IGovernorParticipants-proposalRegistrationTimepoint}).
     function _countVote(uint256 proposalId, address account, uint8 support, uint256 totalWeight, bytes memory)
         internal
         virtual
         override
         returns (uint256)
     {
-        uint256 snapshot = proposalSnapshot(proposalId);
-        if (!isParticipantAt(account, snapshot)) revert GovernorUnregisteredVoter(account, snapshot);
+        // Voters are fixed at the proposal's creation (the weight is still read at the snapshot).
+        uint256 timepoint = proposalRegistrationTimepoint(proposalId);
+        if (!isParticipantAt(account, timepoint)) revert GovernorUnregisteredVoter(account, timepoint);
 
         ProposalVote storage tally = _getCountingStorage().proposalVotes[proposalId];
         if (tally.hasVoted[account]) revert GovernorAlreadyCastVote(account);

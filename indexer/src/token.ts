@@ -33,6 +33,6 @@ ponder.on("FTNSToken:DelegateVotesChanged", async ({ event, context }) => {
   await recordEvent(context.db, C, "DelegateVotesChanged", event);
 });
 
-for (const name of ["Approval", "Paused", "Unpaused", "RoleGranted", "RoleRevoked", "RoleAdminChanged", "Upgraded", "Initialized", "EIP712DomainChanged"] as const) {
+for (const name of ["Approval", "Paused", "Unpaused", "PauseEndChanged", "RoleGranted", "RoleRevoked", "RoleAdminChanged", "Upgraded", "Initialized", "EIP712DomainChanged"] as const) {
   ponder.on(`FTNSToken:${name}`, async ({ event, context }) => recordEvent(context.db, C, name, event));
 }

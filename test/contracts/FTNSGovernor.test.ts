@@ -1,8 +1,8 @@
 import { expect } from "chai";
-import { deployments, ethers } from "hardhat";
+import { deployments, ethers, upgrades } from "hardhat";
 import { time } from "@nomicfoundation/hardhat-network-helpers";
 import { anyValue } from "@nomicfoundation/hardhat-chai-matchers/withArgs";
-import { deployProtocol, ftns, impersonate } from "../support/fixtures";
+import { deployBeforeHandover, deployProtocol, ftns, impersonate } from "../support/fixtures";
 import {
   asIGovernor,
   execute,
@@ -19,6 +19,11 @@ import {
 const UNIT = 10n ** 9n; // one quadratic unit: sqrt(1 FTNS in raw units)
 const MINTER_ROLE = ethers.id("MINTER_ROLE");
 const TIMELOCK_DELAY = 60;
+/** IGovernorParticipants: an attestor's registration takes effect 14 days later; 50 changes per 7 days. */
+const REGISTRATION_DELAY = 14n * 24n * 3600n;
+const ATTESTOR_PERIOD = 7n * 24n * 3600n;
+const COUNCIL_CHANGE_DELAY = 2 * TIMELOCK_DELAY;
+const CANCELLER_ROLE = ethers.id("CANCELLER_ROLE");
 
 /**
  * Deployed protocol (local profile: delay 10 s, period 300 s, quorum 100 units, extension 60 s, threshold 1,000
@@ -155,6 +160,17 @@ describe("FTNSGovernor", () => {
     });
   });
 
+  describe("storage layout", () => {
+    it("stays upgrade-safe (UUPS) with the registry's appended storage", async () => {
+      await upgrades.validateImplementation(await ethers.getContractFactory("FTNSGovernor"), { kind: "uups" });
+      await upgrades.validateUpgrade(
+        await ethers.getContractFactory("FTNSGovernor"),
+        await ethers.getContractFactory("FTNSGovernorV2Mock"),
+        { kind: "uups" },
+      );
+    });
+  });
+
   describe("quadratic counting", () => {
     it("weighs votes by the integer square root, with 18-decimal FTNS giving 9-decimal units", async () => {
       const { governor } = await governanceFixture();
@@ -223,7 +239,7 @@ describe("FTNSGovernor", () => {
       await toVotingStart(governor, proposal);
       await expect(governor.connect(mallory).castVote(proposal.id, VoteType.For))
         .to.be.revertedWithCustomError(governor, "GovernorUnregisteredVoter")
-        .withArgs(mallory.address, await governor.proposalSnapshot(proposal.id));
+        .withArgs(mallory.address, await governor.proposalRegistrationTimepoint(proposal.id));
     });
 
     it("gives nothing to tokens split into fresh, unregistered wallets", async () => {
@@ -242,15 +258,14 @@ describe("FTNSGovernor", () => {
       }
     });
 
-    it("rejects an account registered after the proposal's snapshot", async () => {
+    it("rejects an account registered after the proposal was created", async () => {
       const { governor, alice, mallory, token, attestor } = await withAttestor();
       const proposal = await propose(governor, alice, [{ target: await token.getAddress(), data: "0x" }], "Late registration");
-      await toVotingStart(governor, proposal);
       await governor.connect(attestor).registerParticipant(mallory.address);
-      expect(await governor.isParticipant(mallory.address)).to.equal(true);
+      await toVotingStart(governor, proposal);
       await expect(governor.connect(mallory).castVote(proposal.id, VoteType.For))
         .to.be.revertedWithCustomError(governor, "GovernorUnregisteredVoter")
-        .withArgs(mallory.address, await governor.proposalSnapshot(proposal.id));
+        .withArgs(mallory.address, await governor.proposalRegistrationTimepoint(proposal.id));
     });
 
     it("counts votes at the snapshot: tokens moved afterwards give the receiver nothing extra", async () => {
@@ -438,25 +453,29 @@ describe("FTNSGovernor", () => {
     it("lets a governance-appointed attestor register and unregister participants", async () => {
       const { governor, attestor, mallory } = await withAttestor();
       expect(await governor.isAttestor(attestor.address)).to.equal(true);
-      await expect(governor.connect(attestor).registerParticipant(mallory.address))
-        .to.emit(governor, "ParticipantRegistered")
-        .withArgs(mallory.address, attestor.address, anyValue);
-      expect(await governor.isParticipant(mallory.address)).to.equal(true);
+      const tx = governor.connect(attestor).registerParticipant(mallory.address);
+      const since = BigInt(await time.latest()) + 1n + REGISTRATION_DELAY;
+      await expect(tx).to.emit(governor, "ParticipantRegistered").withArgs(mallory.address, attestor.address, since);
+      // Registered, but not in effect before the delay: it counts, it cannot be registered twice, it cannot vote.
       expect(await governor.participantCount()).to.equal(11n);
-      const registeredAt = await time.latest();
+      expect(await governor.isParticipant(mallory.address)).to.equal(false);
+      await time.increaseTo(since);
+      expect(await governor.isParticipant(mallory.address)).to.equal(true);
       await time.increase(10);
       await expect(governor.connect(attestor).unregisterParticipant(mallory.address))
         .to.emit(governor, "ParticipantUnregistered")
         .withArgs(mallory.address, attestor.address, anyValue);
       expect(await governor.isParticipant(mallory.address)).to.equal(false);
-      expect(await governor.isParticipantAt(mallory.address, registeredAt + 1)).to.equal(true);
-      expect(await governor.isParticipantAt(mallory.address, registeredAt - 1)).to.equal(false);
+      expect(await governor.isParticipantAt(mallory.address, since)).to.equal(true);
+      expect(await governor.isParticipantAt(mallory.address, since - 1n)).to.equal(false);
+      expect(await governor.isParticipantAt(mallory.address, await time.latest())).to.equal(false);
       expect(await governor.participantCount()).to.equal(10n);
     });
 
-    it("lets a registered-later participant vote on proposals created afterwards", async () => {
+    it("lets a registered-later participant vote on proposals created once its registration took effect", async () => {
       const { governor, attestor, mallory, alice, token } = await withAttestor();
       await governor.connect(attestor).registerParticipant(mallory.address);
+      await time.increase(REGISTRATION_DELAY);
       const proposal = await propose(governor, alice, [{ target: await token.getAddress(), data: "0x" }], "After");
       await toVotingStart(governor, proposal);
       await expect(governor.connect(mallory).castVote(proposal.id, VoteType.For))
@@ -500,6 +519,204 @@ describe("FTNSGovernor", () => {
         governor,
         "GovernorUnauthorizedRegistrar",
       );
+    });
+
+    it("refuses a vote from an account that governance registered during the proposal's voting delay", async () => {
+      const { governor, alice, mallory, token } = await governanceFixture();
+      const registration = await propose(
+        governor,
+        alice,
+        [{ target: await governor.getAddress(), data: governor.interface.encodeFunctionData("registerParticipant", [mallory.address]) }],
+        "Register mallory",
+      );
+      await toVotingStart(governor, registration);
+      await governor.connect(alice).castVote(registration.id, VoteType.For);
+      await toVotingEnd(governor, registration);
+      await queue(governor, registration, alice);
+      await time.increase(TIMELOCK_DELAY + 1);
+      const proposal = await propose(governor, alice, [{ target: await token.getAddress(), data: "0x" }], "Created first");
+      await execute(governor, registration, alice); // governance registrations take effect at once...
+      expect(BigInt(await time.latest())).to.be.lessThan(await governor.proposalSnapshot(proposal.id));
+      expect(await governor.isParticipant(mallory.address)).to.equal(true);
+      await toVotingStart(governor, proposal);
+      // ...but the proposal's voters were fixed when it was created, before the snapshot.
+      await expect(governor.connect(mallory).castVote(proposal.id, VoteType.For)).to.be.revertedWithCustomError(
+        governor,
+        "GovernorUnregisteredVoter",
+      );
+      const timepoint = await governor.proposalRegistrationTimepoint(proposal.id);
+      expect(timepoint).to.be.lessThan(await governor.proposalSnapshot(proposal.id));
+      await expect(governor.connect(mallory).castVote(proposal.id, VoteType.For))
+        .to.be.revertedWithCustomError(governor, "GovernorUnregisteredVoter")
+        .withArgs(mallory.address, timepoint);
+    });
+
+    it("refuses a vote from an attestor's registration that has not taken effect yet", async () => {
+      const { governor, attestor, alice, mallory, sybils, token } = await withAttestor();
+      await governor.connect(attestor).registerParticipant(mallory.address);
+      await governor.connect(attestor).registerParticipant(sybils[0].address);
+      await time.increase(60);
+      const proposal = await propose(governor, alice, [{ target: await token.getAddress(), data: "0x" }], "Too early");
+      await toVotingStart(governor, proposal);
+      await expect(governor.connect(mallory).castVote(proposal.id, VoteType.For)).to.be.revertedWithCustomError(
+        governor,
+        "GovernorUnregisteredVoter",
+      );
+      // Unregistering a pending registration cancels it: it never takes effect.
+      await governor.connect(attestor).unregisterParticipant(sybils[0].address);
+      await time.increase(REGISTRATION_DELAY);
+      expect(await governor.isParticipant(mallory.address)).to.equal(true);
+      expect(await governor.isParticipant(sybils[0].address)).to.equal(false);
+      expect(await governor.isParticipantAt(sybils[0].address, await time.latest())).to.equal(false);
+    });
+
+    it("refuses to let a removal strip the vote on a proposal created while the account was registered", async () => {
+      const { governor, attestor, alice, mallory, token } = await withAttestor();
+      await governor.connect(attestor).registerParticipant(mallory.address);
+      await time.increase(REGISTRATION_DELAY);
+      const proposal = await propose(governor, alice, [{ target: await token.getAddress(), data: "0x" }], "Created before removal");
+      await governor.connect(attestor).unregisterParticipant(mallory.address); // during the voting delay
+      await toVotingStart(governor, proposal);
+      await expect(governor.connect(mallory).castVote(proposal.id, VoteType.For))
+        .to.emit(governor, "VoteCast")
+        .withArgs(mallory.address, proposal.id, VoteType.For, 100n * UNIT, "");
+      // Removal is prospective: a proposal created afterwards does not count it.
+      const later = await propose(governor, alice, [{ target: await token.getAddress(), data: "0x" }], "Created after removal");
+      await toVotingStart(governor, later);
+      await expect(governor.connect(mallory).castVote(later.id, VoteType.For)).to.be.revertedWithCustomError(
+        governor,
+        "GovernorUnregisteredVoter",
+      );
+    });
+
+    it("refuses to let an unregister and re-register strip the vote on an Active proposal", async () => {
+      const { governor, attestor, alice, mallory, token } = await withAttestor();
+      await governor.connect(attestor).registerParticipant(mallory.address);
+      await time.increase(REGISTRATION_DELAY);
+      const active = await propose(governor, alice, [{ target: await token.getAddress(), data: "0x" }], "Active");
+      await toVotingStart(governor, active);
+      expect(await governor.state(active.id)).to.equal(ProposalState.Active);
+      await governor.connect(attestor).unregisterParticipant(mallory.address);
+      const inTheGap = await propose(governor, alice, [{ target: await token.getAddress(), data: "0x" }], "In the gap");
+      await governor.connect(attestor).registerParticipant(mallory.address);
+      await expect(governor.connect(mallory).castVote(active.id, VoteType.For))
+        .to.emit(governor, "VoteCast")
+        .withArgs(mallory.address, active.id, VoteType.For, 100n * UNIT, "");
+      expect(await governor.isParticipantAt(mallory.address, await governor.proposalRegistrationTimepoint(active.id))).to.equal(true);
+      // The gap between the two registrations stays a gap.
+      await toVotingStart(governor, inTheGap);
+      await expect(governor.connect(mallory).castVote(inTheGap.id, VoteType.For)).to.be.revertedWithCustomError(
+        governor,
+        "GovernorUnregisteredVoter",
+      );
+      // And the new registration counts once in effect.
+      await time.increase(REGISTRATION_DELAY);
+      const next = await propose(governor, alice, [{ target: await token.getAddress(), data: "0x" }], "Next");
+      await toVotingStart(governor, next);
+      await governor.connect(mallory).castVote(next.id, VoteType.Against);
+    });
+
+    it("refuses an attestor's registry changes beyond 50 per seven days", async () => {
+      const { governor, attestor, mallory } = await withAttestor();
+      const accounts = Array.from({ length: 50 }, () => ethers.Wallet.createRandom().address);
+      for (const account of accounts) await governor.connect(attestor).registerParticipant(account);
+      // The 51st change, a removal as much as a registration, waits for the quota to refill.
+      await expect(governor.connect(attestor).registerParticipant(mallory.address)).to.be.reverted;
+      await expect(governor.connect(attestor).registerParticipant(mallory.address))
+        .to.be.revertedWithCustomError(governor, "GovernorAttestorQuotaExceeded")
+        .withArgs(attestor.address, anyValue);
+      await expect(governor.connect(attestor).unregisterParticipant(accounts[0])).to.be.revertedWithCustomError(
+        governor,
+        "GovernorAttestorQuotaExceeded",
+      );
+      // One change per 7 days / 50 comes back.
+      await time.increase(ATTESTOR_PERIOD / 50n);
+      await governor.connect(attestor).registerParticipant(mallory.address);
+      await expect(governor.connect(attestor).unregisterParticipant(accounts[0])).to.be.revertedWithCustomError(
+        governor,
+        "GovernorAttestorQuotaExceeded",
+      );
+      expect(await governor.participantCount()).to.equal(61n);
+    });
+
+    it("refuses an attestor's removal of a participant it did not register", async () => {
+      const { governor, attestor, alice } = await withAttestor();
+      await expect(governor.connect(attestor).unregisterParticipant(alice.address))
+        .to.be.revertedWithCustomError(governor, "GovernorUnauthorizedRegistrar")
+        .withArgs(attestor.address);
+      expect(await governor.isParticipant(alice.address)).to.equal(true);
+    });
+  });
+
+  describe("replacing the safety council", () => {
+    /** Queues a proposal that revokes the council's canceller role and grants it to users[17] (and, when
+     * `bundled`, also grants a token role: no longer a pure council change). */
+    async function councilProposal(bundled = false) {
+      const fixture = await governanceFixture();
+      const { governor, timelock, token, alice, council, users } = fixture;
+      const extra = bundled
+        ? [{ target: await token.getAddress(), data: token.interface.encodeFunctionData("grantRole", [MINTER_ROLE, users[8].address]) }]
+        : [];
+      const newCouncil = users[17];
+      const tl = await timelock.getAddress();
+      const proposal = await propose(
+        governor,
+        alice,
+        [
+          { target: tl, data: timelock.interface.encodeFunctionData("revokeRole", [CANCELLER_ROLE, council.address]) },
+          { target: tl, data: timelock.interface.encodeFunctionData("grantRole", [CANCELLER_ROLE, newCouncil.address]) },
+          ...extra,
+        ],
+        "Replace the safety council",
+      );
+      await toVotingStart(governor, proposal);
+      await governor.connect(alice).castVote(proposal.id, VoteType.For);
+      await toVotingEnd(governor, proposal);
+      await queue(governor, proposal, alice);
+      const queuedAt = BigInt(await time.latest());
+      const operationId = (await timelock.queryFilter(timelock.filters.CallScheduled())).at(-1)!.args.id;
+      return { ...fixture, proposal, operationId, queuedAt, newCouncil };
+    }
+
+    it("refuses the council's cancellation of a proposal that replaces the council", async () => {
+      const { governor, timelock, council, newCouncil, alice, proposal, operationId, queuedAt } = await councilProposal();
+      await expect(timelock.connect(council).cancel(operationId)).to.be.reverted;
+      expect(await timelock.isCouncilChange(operationId)).to.equal(true);
+      await expect(timelock.connect(council).cancel(operationId))
+        .to.be.revertedWithCustomError(timelock, "ProtocolTimelockCouncilChange")
+        .withArgs(operationId, council.address);
+      // It waits the longer council-change delay, and the governor announces that ETA to IGovernor clients.
+      expect(await timelock.councilChangeDelay()).to.equal(BigInt(COUNCIL_CHANGE_DELAY));
+      expect(await governor.proposalEta(proposal.id)).to.equal(queuedAt + BigInt(COUNCIL_CHANGE_DELAY));
+      expect(await timelock.getTimestamp(operationId)).to.equal(queuedAt + BigInt(COUNCIL_CHANGE_DELAY));
+      await time.increase(TIMELOCK_DELAY + 1);
+      await expect(execute(governor, proposal, alice)).to.be.revertedWithCustomError(timelock, "TimelockUnexpectedOperationState");
+      await time.increaseTo(queuedAt + BigInt(COUNCIL_CHANGE_DELAY));
+      await execute(governor, proposal, alice);
+      expect(await governor.state(proposal.id)).to.equal(ProposalState.Executed);
+      expect(await timelock.hasRole(CANCELLER_ROLE, council.address)).to.equal(false);
+      expect(await timelock.hasRole(CANCELLER_ROLE, newCouncil.address)).to.equal(true);
+      expect(await timelock.hasRole(CANCELLER_ROLE, await governor.getAddress())).to.equal(true);
+    });
+
+    it("still lets the council cancel a proposal that bundles a council change with anything else", async () => {
+      const { governor, timelock, token, council, users, proposal, operationId, queuedAt } = await councilProposal(true);
+      expect(await timelock.isCouncilChange(operationId)).to.equal(false);
+      expect(await governor.proposalEta(proposal.id)).to.equal(queuedAt + BigInt(TIMELOCK_DELAY));
+      await timelock.connect(council).cancel(operationId);
+      expect(await governor.state(proposal.id)).to.equal(ProposalState.Canceled);
+      expect(await token.hasRole(MINTER_ROLE, users[8].address)).to.equal(false);
+    });
+
+    it("lets a canceller that is also a proposer (the deployer before the handover) cancel a council change", async () => {
+      const { timelock, deployer, users } = await deployBeforeHandover();
+      const tl = await timelock.getAddress();
+      const data = timelock.interface.encodeFunctionData("grantRole", [CANCELLER_ROLE, users[3].address]);
+      await timelock.connect(deployer).schedule(tl, 0n, data, ethers.ZeroHash, ethers.ZeroHash, TIMELOCK_DELAY);
+      const id = await timelock.hashOperation(tl, 0n, data, ethers.ZeroHash, ethers.ZeroHash);
+      expect(await timelock.isCouncilChange(id)).to.equal(true);
+      expect(await timelock.getTimestamp(id)).to.equal(BigInt(await time.latest()) + BigInt(COUNCIL_CHANGE_DELAY));
+      await expect(timelock.connect(deployer).cancel(id)).to.emit(timelock, "Cancelled").withArgs(id);
     });
   });
 });

@@ -236,6 +236,73 @@ describe("FTNSToken", () => {
     });
   });
 
+  describe("pause window", () => {
+    const MAX_PAUSE = 14n * 24n * 3600n;
+
+    it("refuses to stay paused past MAX_PAUSE: transfers work again with no call", async () => {
+      const { token, guardian, alice, bob } = await tokenFixture();
+      const tx = await token.connect(guardian).pause();
+      const until = BigInt(await time.latest()) + MAX_PAUSE;
+      await time.increaseTo(until - 2n);
+      expect(await token.paused()).to.equal(true);
+      await expect(token.connect(alice).transfer(bob.address, 1n)).to.be.revertedWithCustomError(token, "EnforcedPause");
+      await time.increaseTo(until);
+      expect(await token.paused()).to.equal(false);
+      await expect(token.connect(alice).transfer(bob.address, 1n)).to.emit(token, "Transfer");
+      await expect(token.connect(guardian).unpause()).to.be.revertedWithCustomError(token, "ExpectedPause");
+      await expect(tx).to.emit(token, "Paused").withArgs(guardian.address).and.to.emit(token, "PauseEndChanged").withArgs(until);
+      expect(await token.MAX_PAUSE()).to.equal(MAX_PAUSE);
+      expect(await token.pausedUntil()).to.equal(until);
+    });
+
+    it("refuses the guardian a new pause until it has waited as long as its last pause lasted", async () => {
+      const { token, guardian, alice, bob } = await tokenFixture();
+      await token.connect(guardian).pause();
+      const pausedAt = BigInt(await time.latest());
+      await time.increaseTo(pausedAt + 3600n);
+      await token.connect(guardian).unpause(); // lasted about an hour
+      const ended = await token.pausedUntil();
+      await expect(token.connect(guardian).pause())
+        .to.be.revertedWithCustomError(token, "FTNSPauseCooldown")
+        .withArgs(ended + (ended - pausedAt));
+      await time.increaseTo(ended + (ended - pausedAt));
+      await token.connect(guardian).pause();
+      // A pause left to expire costs a full MAX_PAUSE of cooldown: the guardian alone keeps FTNS paused at most
+      // half of the time, and governance has that long to decide whether to keep it.
+      const expiry = await token.pausedUntil();
+      await time.increaseTo(expiry + MAX_PAUSE - 2n);
+      await expect(token.connect(guardian).pause())
+        .to.be.revertedWithCustomError(token, "FTNSPauseCooldown")
+        .withArgs(expiry + MAX_PAUSE);
+      await token.connect(alice).transfer(bob.address, 1n); // mined at expiry + MAX_PAUSE
+      await token.connect(guardian).pause();
+    });
+
+    it("lets governance extend a pause past MAX_PAUSE or end it early, and refuses that to anyone else", async () => {
+      const { token, guardian, treasury, outsider, alice, bob } = await tokenFixture();
+      for (const caller of [guardian, outsider]) {
+        await expect(token.connect(caller).setPausedUntil(1n))
+          .to.be.revertedWithCustomError(token, "AccessControlUnauthorizedAccount")
+          .withArgs(caller.address, DEFAULT_ADMIN_ROLE);
+      }
+      await token.connect(guardian).pause();
+      const extended = BigInt(await time.latest()) + 3n * MAX_PAUSE;
+      await expect(token.connect(treasury).setPausedUntil(extended))
+        .to.emit(token, "PauseEndChanged")
+        .withArgs(extended)
+        .and.not.to.emit(token, "Paused");
+      await time.increase(2n * MAX_PAUSE);
+      await expect(token.connect(alice).transfer(bob.address, 1n)).to.be.revertedWithCustomError(token, "EnforcedPause");
+      await expect(token.connect(treasury).setPausedUntil(0n)).to.emit(token, "Unpaused").withArgs(treasury.address);
+      expect(await token.paused()).to.equal(false);
+      expect(await token.pausedUntil()).to.equal(BigInt(await time.latest()));
+      await token.connect(alice).transfer(bob.address, 1n);
+      // Governance may also pause by itself (a proposal), for as long as it decides.
+      await expect(token.connect(treasury).setPausedUntil(extended + MAX_PAUSE)).to.emit(token, "Paused").withArgs(treasury.address);
+      expect(await token.paused()).to.equal(true);
+    });
+  });
+
   describe("permit (EIP-2612)", () => {
     it("sets an allowance from a signature and consumes the nonce", async () => {
       const { token, alice, carol } = await tokenFixture();

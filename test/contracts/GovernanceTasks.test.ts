@@ -5,6 +5,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { deployProtocol, ftns, impersonate } from "../support/fixtures";
+import { passProposal } from "../support/governance";
 
 describe("Governance tasks", () => {
   const fixture = deployments.createFixture(async () => {
@@ -40,6 +41,35 @@ describe("Governance tasks", () => {
     }
     expect(await governor.votingPeriod()).to.equal(600n);
     expect(await governor.hasVoted(await governor.getProposalId([await governor.getAddress()], [0n], [governor.interface.encodeFunctionData("setVotingPeriod", [600])], ethers.id("Longer votes")), users[1].address)).to.equal(true);
+  });
+
+  it("registers a participant through an attestor, in effect only after the registration delay", async () => {
+    const { governor, token, users } = await fixture();
+    await token.connect(users[0]).delegate(users[0].address);
+    await time.increase(1);
+    const attestor = users[16];
+    await passProposal(
+      governor,
+      [users[0]],
+      [{ target: await governor.getAddress(), data: governor.interface.encodeFunctionData("setAttestor", [attestor.address, true]) }],
+      "Appoint an attestor",
+      60,
+    );
+    const account = users[12].address;
+    const quiet = console.log;
+    const lines: string[] = [];
+    console.log = (line: string) => lines.push(line);
+    let since: bigint;
+    try {
+      since = await hre.run("gov:register", { account, from: attestor.address });
+    } finally {
+      console.log = quiet;
+    }
+    expect(since).to.equal(BigInt(await time.latest()) + 14n * 24n * 3600n);
+    expect(lines.join("\n")).to.contain(new Date(Number(since) * 1000).toISOString());
+    expect(await governor.isParticipant(account)).to.equal(false);
+    await time.increaseTo(since);
+    expect(await governor.isParticipant(account)).to.equal(true);
   });
 
   it("rejects bad input with a clear message", async () => {
