@@ -19,6 +19,13 @@ import { RenterClient } from "../workers/renter/client";
 import { receiptFromJson, receiptToJson, type UsageReceiptJson } from "../workers/shared/receipt";
 import { contractAt, signerFor, taskError } from "./support";
 
+/** What the task keeps per escrow between runs. */
+interface SavedEscrow {
+  receipt?: UsageReceiptJson;
+  /** Units the chain accounted that this renter never acknowledged, accepted so far (at most one budget). */
+  unexplainedUnits?: string;
+}
+
 function stateFile(chainId: bigint, renter: string): string {
   return path.join(".data", "renter", `${chainId}-${renter.toLowerCase()}.json`);
 }
@@ -91,14 +98,26 @@ task("market:query", "Send a query to a rented model through the orchestrator an
     });
     // The renter's latest acknowledgement per escrow, kept between runs: the provider serves an escrow only while
     // what it served stays within its credit window of the renter's acknowledgement, which the next query carries.
+    // Usage the chain accounted beyond it (an answer this renter never received) is accepted once, up to one budget
+    // per escrow over the escrow's life; an escrow past that is no longer offered.
     const file = stateFile(chainId, renter.address);
-    const saved: Record<string, UsageReceiptJson | string> = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, "utf8")) : {};
+    const saved: Record<string, SavedEscrow> = fs.existsSync(file) ? JSON.parse(fs.readFileSync(file, "utf8")) : {};
+    const budget = BigInt(args.budget);
+    const offered: bigint[] = [];
     for (const id of escrowIds) {
-      const e = await market.getEscrow(id);
-      client.knowUsage(id, e.units);
-      const entry = saved[id.toString()];
-      if (entry && typeof entry === "object") client.restoreReceipt(receiptFromJson(entry));
+      const entry = typeof saved[id.toString()] === "object" ? saved[id.toString()]! : {};
+      if (entry.receipt) client.restoreReceipt(receiptFromJson(entry.receipt));
+      const unexplained = BigInt(entry.unexplainedUnits ?? "0");
+      const accepted = client.acceptChainUsage(id, (await market.getEscrow(id)).units, budget - unexplained > 0n ? budget - unexplained : 0n);
+      if (accepted === undefined) {
+        console.warn(`escrow ${id}: its provider charged more than one budget this renter never acknowledged; not offering it (dispute the charges or close it)`);
+        continue;
+      }
+      saved[id.toString()] = { ...entry, unexplainedUnits: (unexplained + accepted).toString() };
+      offered.push(id);
     }
+    if (offered.length === 0) throw taskError("no escrow can be offered (see the warnings above)");
+    escrowIds.splice(0, escrowIds.length, ...offered);
 
     const chat = args.endpoint === "chat";
     if (!chat && args.endpoint !== "embeddings") throw taskError(`--endpoint must be chat or embeddings`);
@@ -119,7 +138,7 @@ task("market:query", "Send a query to a rented model through the orchestrator an
     }
     const report = result.report;
     const receipt = client.lastReceipt(report.escrowId);
-    if (receipt) saved[report.escrowId.toString()] = receiptToJson(receipt);
+    if (receipt) saved[report.escrowId.toString()] = { ...saved[report.escrowId.toString()], receipt: receiptToJson(receipt) };
     fs.mkdirSync(path.dirname(file), { recursive: true });
     fs.writeFileSync(file, JSON.stringify(saved, null, 2));
 

@@ -60,7 +60,7 @@ let api: Api;
 let renter: RenterClient;
 let gatewayB: ChildProcess;
 let fake: http.Server;
-let fakeMode: "garbage" | "over-report" | "over-bill" | "bill-then-fail" = "garbage";
+let fakeMode: "garbage" | "over-report" | "over-bill" | "inflated-usage" | "bill-then-fail" = "garbage";
 let marketplaceDomain: TypedDataDomain;
 let nodes: ConsensusNodeProcess[] = [];
 const BUDGET = 500n;
@@ -139,13 +139,15 @@ function startFakeProvider(): Promise<http.Server> {
     }
     const [auth] = parseAuthorizationHeader(req.headers[AUTHORIZATION_HEADER], requestDigest(req.url!, Buffer.concat(chunks)));
     // Over-billing modes claim everything the renter authorized; over-report claims even more.
+    const claimed = fakeMode === "over-report" ? auth!.maxCumulativeUnits + 1_000n : auth!.maxCumulativeUnits;
+    // "inflated-usage" writes the whole claim into the answer's own usage, as a provider that lies consistently would.
+    const lied = Number(claimed - (renter?.lastUsage(auth!.escrowId) ?? 0n));
     const body = JSON.stringify({
       object: "chat.completion",
       choices: [{ index: 0, message: { role: "assistant", content: "fine" }, finish_reason: "stop" }],
-      usage: { prompt_tokens: 3, completion_tokens: 1, total_tokens: 4 },
+      usage: fakeMode === "inflated-usage" ? { prompt_tokens: lied - 1, completion_tokens: 1, total_tokens: lied } : { prompt_tokens: 3, completion_tokens: 1, total_tokens: 4 },
     });
     const response = responseDigest(body);
-    const claimed = fakeMode === "over-report" ? auth!.maxCumulativeUnits + 1_000n : auth!.maxCumulativeUnits;
     fakeSequence += 1n;
     const fields = { escrowId: auth!.escrowId, cumulativeUnits: claimed, sequence: fakeSequence, resultDigest: usageResultDigest(domain, auth!, response) };
     const report = { ...fields, providerSignature: await signProviderReport(account(DISHONEST_PROVIDER), domain, fields), authorization: auth!, responseDigest: response };
@@ -461,6 +463,21 @@ describe("rented queries end to end", { timeout: 900_000 }, () => {
     const forged = await signReceipt(account(2), marketplaceDomain, { escrowId, cumulativeUnits: served, deadline: 2n ** 40n });
     const refusedForged = await direct(GATEWAY_A_PORT, escrowId, 1_000_000n, TEXT, { [ACKNOWLEDGEMENT_HEADER]: formatAcknowledgementHeader([forged]) });
     assert.equal(refusedForged.status, 401);
+    // Credit cannot be bought with a receipt for units never served, nor with one that expires before the escrow.
+    const inflated = await signReceipt(account(RENTER), marketplaceDomain, { escrowId, cumulativeUnits: 2n ** 255n, deadline: 2n ** 40n });
+    const refusedInflated = await direct(GATEWAY_A_PORT, escrowId, 1_000_000n, TEXT, { [ACKNOWLEDGEMENT_HEADER]: formatAcknowledgementHeader([inflated]) });
+    assert.equal(refusedInflated.status, 400);
+    assert.equal(refusedInflated.json.error.code, "bad-acknowledgement");
+    const expired = await signReceipt(account(RENTER), marketplaceDomain, { escrowId, cumulativeUnits: served, deadline: 1n });
+    const refusedExpired = await direct(GATEWAY_A_PORT, escrowId, 1_000_000n, TEXT, { [ACKNOWLEDGEMENT_HEADER]: formatAcknowledgementHeader([expired]) });
+    assert.equal(refusedExpired.status, 400);
+    // An escrow id past uint256 is a clear 401, not a 500.
+    const huge = await fetch(`http://127.0.0.1:${GATEWAY_A_PORT}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", [AUTHORIZATION_HEADER]: `${2n ** 256n}:1:1:0x${"11".repeat(65)}` },
+      body: JSON.stringify({ messages: [{ role: "user", content: "hi" }] }),
+    });
+    assert.equal(huge.status, 401);
   });
 
   test("a renter cannot reuse an authorization with another provider, nor void usage with its own low receipt", async () => {
@@ -516,6 +533,12 @@ describe("rented queries end to end", { timeout: 900_000 }, () => {
     const again = await postJson(`http://127.0.0.1:${NODE_PORTS[0]}`, "/reports", { report: lastFakeReport });
     assert.equal(again.status, 422);
     assert.equal((await escrowOf(onFake)).charged, loss, "the loss did not grow");
+
+    // A provider that also writes the inflated count into its answer's usage is caught by the byte bound.
+    const onFake2 = await openEscrow(listings.fake, 5n * E18);
+    fakeMode = "inflated-usage";
+    await assert.rejects(chat(TEXT, [onFake2]), MeteringMismatch);
+    assert.equal(renter.lastUsage(onFake2), 0n, "nothing acknowledged");
   });
 
   test("a provider that bills and then fails is passed over; the renter loses at most one budget on its escrow", async () => {

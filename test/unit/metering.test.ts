@@ -9,7 +9,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
-import { shownUnits } from "../../workers/renter/client";
+import { RenterClient, shownUnits } from "../../workers/renter/client";
 import {
   formatAcknowledgementHeader,
   parseAcknowledgementHeader,
@@ -47,6 +47,19 @@ describe("units an answer shows", () => {
     assert.equal(shownUnits(0, { usage: { prompt_tokens: -3, completion_tokens: "9" } }, 10), 0n, "nonsense counts count as nothing");
     assert.equal(shownUnits(1, {}, 99_000), 1n);
     assert.equal(shownUnits(2, {}, 1_500), 3n);
+  });
+
+  test("a provider's own usage claim is capped by the bytes that went each way", () => {
+    const request = { messages: [{ role: "user", content: "Shares rose 4% on Tuesday." }] }; // 26 bytes
+    const answer = (usage: Record<string, number>, content = "Sentiment: positive") => ({ choices: [{ message: { content } }], usage });
+    // An honest count passes as it is.
+    assert.equal(shownUnits(0, answer({ prompt_tokens: 7, completion_tokens: 4, total_tokens: 11 }), 10, request), 11n);
+    // A claim of a whole budget for a short answer is cut to what its bytes can hold: 26 + 2 * 8 prompt, 19 + 8 answer.
+    assert.equal(shownUnits(0, answer({ prompt_tokens: 4_000, completion_tokens: 96, total_tokens: 4_096 }), 10, request), 69n);
+    // max_tokens bounds the completion.
+    assert.equal(shownUnits(0, answer({ prompt_tokens: 7, completion_tokens: 500 }, "x".repeat(500)), 10, { ...request, max_tokens: 16 }), 7n + 16n);
+    // Embeddings: the inputs' bytes.
+    assert.equal(shownUnits(0, { data: [], usage: { prompt_tokens: 9_999, total_tokens: 9_999 } }, 10, { input: ["ab", "cd"] }), 20n);
   });
 });
 
@@ -108,5 +121,17 @@ describe("usage book acknowledgements", () => {
     assert.equal(reopened.get(4n)?.sequence, 3n);
     reopened.forget(4n);
     assert.equal(new UsageBook(file).get(4n), undefined);
+  });
+});
+
+describe("the renter's starting point", () => {
+  test("usage the chain accounted beyond the renter's acknowledgements is accepted once, up to the allowance", async () => {
+    const client = new RenterClient(renter, marketplaceDomain, "http://127.0.0.1:1", { marketplaceDomain });
+    await client.acknowledge(9n, 100n);
+    assert.equal(client.acceptChainUsage(9n, 80n, 500n), 0n, "the chain behind: nothing to accept");
+    assert.equal(client.acceptChainUsage(9n, 400n, 500n), 300n);
+    assert.equal(client.lastUsage(9n), 400n);
+    assert.equal(client.acceptChainUsage(9n, 1_000n, 200n), undefined, "a gap beyond the allowance is refused");
+    assert.equal(client.lastUsage(9n), 400n);
   });
 });

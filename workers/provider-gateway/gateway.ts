@@ -27,6 +27,7 @@ import {
 import { readEscrow, readListing, type ChainContext, type Escrow, type Listing } from "../shared/chain";
 import { ChainClock } from "../shared/clock";
 import { BadRequest, PaymentRequired, Unauthorized, WorkerError } from "../shared/errors";
+import { readTermsCached } from "../shared/terms-cache";
 import { ACKNOWLEDGEMENT_HEADER, parseAcknowledgementHeader, recoverReceiptSigner, type UsageReceipt } from "../shared/receipt";
 import { errorReply, type Reply } from "../shared/http";
 import type { Logger } from "../shared/logger";
@@ -115,8 +116,11 @@ export class ProviderGateway {
       const ack = parseAcknowledgementHeader(headers[ACKNOWLEDGEMENT_HEADER]).find((a) => a.escrowId === auth.escrowId);
       const escrow = await this.checkEscrow(auth);
       if (ack) await this.checkAcknowledgement(ack, escrow);
-      return await this.book.withEscrow(auth.escrowId, () => {
-        if (ack) this.book.acknowledge(ack);
+      return await this.book.withEscrow(auth.escrowId, async () => {
+        if (ack) {
+          await this.checkAcknowledgementCovers(ack, escrow);
+          this.book.acknowledge(ack);
+        }
         return this.serve(endpoint, body, auth, escrow);
       });
     } catch (error) {
@@ -157,6 +161,26 @@ export class ProviderGateway {
     }
     if (signer.toLowerCase() !== escrow.renter.toLowerCase()) {
       throw new Unauthorized(`the acknowledgement is signed by ${signer}, not by escrow ${ack.escrowId}'s renter`);
+    }
+  }
+
+  /**
+   * An acknowledgement counts only for usage this gateway actually served (never more than it reported, so a renter
+   * cannot buy credit with a receipt for units nobody delivered) and only if it stays chargeable for as long as the
+   * escrow can be charged (its deadline is not before the escrow's expiry plus the grace of its terms).
+   */
+  private async checkAcknowledgementCovers(ack: UsageReceipt, escrow: Escrow): Promise<void> {
+    const reported = this.book.get(ack.escrowId)?.cumulativeUnits ?? 0n;
+    const served = reported > escrow.units ? reported : escrow.units;
+    if (ack.cumulativeUnits > served) {
+      throw new WorkerError(`the acknowledgement is for ${ack.cumulativeUnits} units; escrow ${ack.escrowId} has been served ${served}`, "bad-acknowledgement", 400, {
+        acknowledgedUnits: ack.cumulativeUnits.toString(),
+        servedUnits: served.toString(),
+      });
+    }
+    const lastChargeAt = escrow.expiresAt + (await readTermsCached(this.ctx, escrow.termsId)).settlementGrace;
+    if (ack.deadline < lastChargeAt) {
+      throw new WorkerError(`the acknowledgement expires at ${ack.deadline}, before escrow ${ack.escrowId} can last be charged (${lastChargeAt})`, "bad-acknowledgement", 400);
     }
   }
 

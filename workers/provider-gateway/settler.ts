@@ -37,9 +37,13 @@ export const DEFAULT_SETTLER_OPTIONS: SettlerOptions = {
   closingMarginSeconds: 300n,
 };
 
+/** Book entries checked for forgetting per tick (one chain read each). */
+const SWEEP_PER_TICK = 50;
+
 export class Settler {
   private timer?: NodeJS.Timeout;
   private ticking = false;
+  private sweepCursor = 0;
   /** escrowId -> when its oldest unsettled report was first sent, and the newest one last sent */
   private readonly sent = new Map<string, { firstAt: number; lastAt: number; sequence: bigint }>();
   private readonly sender: TransactionSender;
@@ -99,8 +103,32 @@ export class Settler {
           this.log.warn({ escrowId: id, err: error.message.split("\n")[0] }, "settlement check failed; retrying next tick"),
         );
       }
+      await this.sweepBook(ids);
     } finally {
       this.ticking = false;
+    }
+  }
+
+  /**
+   * The usage book keeps an entry per escrow ever served (its report numbers must never be reused while the escrow
+   * can be charged). A bounded, rotating slice of the entries with nothing pending is checked each tick, and those
+   * whose escrow can no longer be charged are forgotten, so the book stays the size of the live escrows.
+   */
+  private async sweepBook(skip: Set<string>): Promise<void> {
+    const idle = this.book.escrowIds().filter((id) => !skip.has(id.toString()));
+    if (idle.length === 0) return;
+    const start = this.sweepCursor % idle.length;
+    const slice = idle.slice(start, start + SWEEP_PER_TICK);
+    this.sweepCursor = start + slice.length;
+    const now = await this.clock.now();
+    for (const id of slice) {
+      try {
+        const escrow = await readEscrow(this.ctx, id);
+        const terms = await readTermsCached(this.ctx, escrow.termsId);
+        if (escrow.status !== 1 || now > escrow.expiresAt + terms.settlementGrace) this.book.forget(id);
+      } catch {
+        return; // chain unreachable: try again next tick
+      }
     }
   }
 
@@ -127,17 +155,22 @@ export class Settler {
     const sent = this.sent.get(key);
     const waitedMs = sent ? Date.now() - sent.firstAt : Infinity;
     if (ack && ack.cumulativeUnits > escrow.units && (waitedMs >= this.options.receiptFallbackMs || lastChargeAt - now <= this.options.closingMarginSeconds)) {
-      await this.chargeReceipt(escrow, escrowId, ack);
-      return;
+      // A receipt the chain will not take (beyond the cap, or refused) must not stop the reports from being resent.
+      const charged = await this.chargeReceipt(escrow, escrowId, ack).catch((error: Error) => {
+        this.log.warn({ escrowId: key, err: error.message.split("\n")[0] }, "charging the renter's acknowledgement failed; the committee path goes on");
+        return false;
+      });
+      if (charged) return;
     }
     const newest = pending[pending.length - 1];
     if (newest && (!sent || Date.now() - sent.lastAt >= this.options.resendAfterMs)) this.send(newest);
   }
 
-  private async chargeReceipt(escrow: Escrow, escrowId: bigint, ack: { cumulativeUnits: bigint; deadline: bigint; signature: `0x${string}` }): Promise<void> {
+  /** Charges the acknowledgement by receipt; false when the chain would not take it (the committee path goes on). */
+  private async chargeReceipt(escrow: Escrow, escrowId: bigint, ack: { cumulativeUnits: bigint; deadline: bigint; signature: `0x${string}` }): Promise<boolean> {
     // The chain charges only units beyond those accounted and at most the cap: a receipt above the cap is charged
     // as far as the nodes' reports allow instead (the renter acknowledged it, but the cap binds).
-    if ((ack.cumulativeUnits - escrow.units) * escrow.pricePerUnit > escrow.spendCap - escrow.charged) return;
+    if ((ack.cumulativeUnits - escrow.units) * escrow.pricePerUnit > escrow.spendCap - escrow.charged) return false;
     const result = await this.sender.send(
       {
         address: this.ctx.marketplace.address,
@@ -151,6 +184,8 @@ export class Settler {
       this.receiptCharges.push({ escrowId, cumulativeUnits: ack.cumulativeUnits });
       this.log.info({ escrowId: escrowId.toString(), cumulativeUnits: ack.cumulativeUnits.toString(), tx: result.hash }, "charged the renter's acknowledgement");
       this.reports.settle(escrowId, ack.cumulativeUnits);
+      return true;
     }
+    return false;
   }
 }

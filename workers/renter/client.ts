@@ -32,7 +32,7 @@ import { ACKNOWLEDGEMENT_HEADER, formatAcknowledgementHeader, signReceipt, type 
 import { parseReport, type UsageReport } from "../shared/usage-report";
 
 /** How long a receipt stays chargeable: longer than any escrow can run plus its grace (the chain bounds both). */
-const RECEIPT_LIFETIME_SECONDS = 6n * 365n * 24n * 3600n;
+const RECEIPT_LIFETIME_SECONDS = 7n * 365n * 24n * 3600n;
 
 /** The provider's report bills units the answer does not show: nothing is acknowledged. */
 export class MeteringMismatch extends Error {
@@ -108,6 +108,21 @@ export class RenterClient {
     return this.acked.get(escrowId.toString()) ?? 0n;
   }
 
+  /**
+   * Usage the chain has accounted beyond what this client acknowledged: another of the renter's machines, or a
+   * provider that billed through the committee for answers this client never received. Authorizing from it would
+   * hand such a provider a fresh budget on every run, so at most `allowance` units of it are accepted per escrow
+   * (the caller keeps the allowance across runs); beyond that the escrow should not be offered. Returns the units
+   * accepted now (0 when the chain is not ahead), or undefined when the gap exceeds the allowance.
+   */
+  acceptChainUsage(escrowId: bigint, chainUnits: bigint, allowance: bigint): bigint | undefined {
+    const gap = chainUnits - this.lastUsage(escrowId);
+    if (gap <= 0n) return 0n;
+    if (gap > allowance) return undefined;
+    this.knowUsage(escrowId, chainUnits);
+    return gap;
+  }
+
   /** Takes back an acknowledgement saved by an earlier run (it is only kept if newer than the one held). */
   restoreReceipt(receipt: UsageReceipt): void {
     const key = receipt.escrowId.toString();
@@ -163,7 +178,7 @@ export class RenterClient {
         const report = this.verify(res.headers.get(RECEIPT_HEADER), text, authorizations);
         const unit = this.options.unitOf ? await this.options.unitOf(report.escrowId) : UNIT_CODES[res.headers.get("x-prsm-unit") ?? "token"] ?? 0;
         const billed = report.cumulativeUnits - this.lastUsage(report.escrowId);
-        const shown = shownUnits(unit, json, elapsedMs);
+        const shown = shownUnits(unit, json, elapsedMs, request as Record<string, any>);
         if (billed > shown) {
           throw new MeteringMismatch(`the usage report bills ${billed} new units; the answer shows ${shown}`, report, billed, shown);
         }
@@ -197,6 +212,7 @@ export class RenterClient {
     const report = parseReport(JSON.parse(Buffer.from(header, "base64url").toString("utf8")));
     const auth = authorizations.find((a) => a.signature === report.authorization.signature);
     if (!auth) throw new Error("the usage report is not for an authorization of this query");
+    if (report.escrowId !== auth.escrowId) throw new Error("the usage report is for another escrow than its authorization");
     if (report.cumulativeUnits > auth.maxCumulativeUnits) throw new Error("the usage report exceeds the authorization");
     const digest: Hex = responseDigest(body);
     if (report.responseDigest !== digest || report.resultDigest !== usageResultDigest(this.domain, auth, digest)) {
@@ -207,16 +223,50 @@ export class RenterClient {
 }
 
 /**
- * The units an answer itself shows, in the listing's billing unit: its OpenAI `usage` for tokens, one per request,
- * and for seconds at most the (rounded up) time the renter waited plus one for clock granularity.
+ * The most units a query can honestly have used, in the listing's billing unit, from what the renter can check
+ * itself: one per request; for seconds, the (rounded up) time the renter waited plus one for clock granularity; for
+ * tokens, the answer's own `usage`, but never more than the bytes that went each way can justify (every token of a
+ * byte-level tokenizer covers at least one byte: UTF-8 bytes of the request's text plus a few per message, bytes of
+ * the answer's text plus a few per choice, and at most `max_tokens` completion tokens when the request set it). A
+ * provider can thus claim at most the byte bound for an answer, never a budget it did not deliver.
  */
-export function shownUnits(unit: number, json: Record<string, any>, elapsedMs: number): bigint {
+export function shownUnits(unit: number, json: Record<string, any>, elapsedMs: number, request?: Record<string, any>): bigint {
   if (unit === 1) return 1n;
   if (unit === 2) return BigInt(Math.ceil(elapsedMs / 1000) + 1);
   const usage = json.usage as { prompt_tokens?: unknown; completion_tokens?: unknown; total_tokens?: unknown } | undefined;
   if (!usage || typeof usage !== "object") return 0n;
   const n = (v: unknown) => (typeof v === "number" && Number.isSafeInteger(v) && v >= 0 ? BigInt(v) : 0n);
-  const parts = n(usage.prompt_tokens) + n(usage.completion_tokens);
-  const total = n(usage.total_tokens);
-  return total > parts ? total : parts;
+  const claimedPrompt = n(usage.prompt_tokens);
+  const claimedCompletion = n(usage.completion_tokens);
+  const parts = claimedPrompt + claimedCompletion;
+  const claimed = n(usage.total_tokens) > parts ? n(usage.total_tokens) : parts;
+  if (!request) return claimed;
+  const min = (a: bigint, b: bigint) => (a < b ? a : b);
+  const promptBound = promptTokenBound(request);
+  const completionBound = completionTokenBound(json, request);
+  // Each part within its own bound when the answer itself splits them; the total within both otherwise.
+  if (parts > 0n && claimed === parts) return min(claimedPrompt, promptBound) + min(claimedCompletion, completionBound);
+  return min(claimed, promptBound + completionBound);
+}
+
+const PER_MESSAGE_TOKENS = 8n;
+const bytes = (text: unknown) => BigInt(typeof text === "string" ? Buffer.byteLength(text, "utf8") : 0);
+
+function promptTokenBound(request: Record<string, any>): bigint {
+  if (Array.isArray(request.messages)) {
+    return request.messages.reduce((sum: bigint, m: { content?: unknown }) => sum + bytes(m?.content) + PER_MESSAGE_TOKENS, PER_MESSAGE_TOKENS);
+  }
+  const input = request.input;
+  const inputs = Array.isArray(input) ? input : [input];
+  return inputs.reduce((sum: bigint, text: unknown) => sum + bytes(text) + PER_MESSAGE_TOKENS, 0n);
+}
+
+function completionTokenBound(json: Record<string, any>, request: Record<string, any>): bigint {
+  if (!Array.isArray(json.choices)) return 0n;
+  let bound = json.choices.reduce((sum: bigint, c: { message?: { content?: unknown }; text?: unknown }) => sum + bytes(c?.message?.content ?? c?.text) + PER_MESSAGE_TOKENS, 0n);
+  if (typeof request.max_tokens === "number" && Number.isSafeInteger(request.max_tokens) && request.max_tokens >= 0) {
+    const cap = BigInt(request.max_tokens) * BigInt(Math.max(1, json.choices.length));
+    if (cap < bound) bound = cap;
+  }
+  return bound;
 }

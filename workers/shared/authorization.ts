@@ -103,9 +103,17 @@ export function parseAuthorizationHeader(value: string | string[] | undefined, d
     if (rest.length || !UINT.test(escrowId ?? "") || !UINT.test(maxUnits ?? "") || !UINT.test(deadline ?? "") || !SIGNATURE.test(signature ?? "")) {
       throw new Unauthorized(`authorization ${i} is malformed: expected escrowId:maxCumulativeUnits:deadline:0x<65-byte signature>`);
     }
-    return { escrowId: BigInt(escrowId!), maxCumulativeUnits: BigInt(maxUnits!), deadline: BigInt(deadline!), requestDigest: digest, signature: signature as Hex };
+    const parsed = { escrowId: BigInt(escrowId!), maxCumulativeUnits: BigInt(maxUnits!), deadline: BigInt(deadline!), requestDigest: digest, signature: signature as Hex };
+    if (parsed.escrowId >= MAX_UINT256 || parsed.maxCumulativeUnits >= MAX_UINT256 || parsed.deadline >= MAX_UINT64) {
+      throw new Unauthorized(`authorization ${i} is out of range: escrowId and maxCumulativeUnits are uint256, deadline uint64`);
+    }
+    return parsed;
   });
 }
+
+/** Exclusive upper bounds of the EIP-712 field types (a value past them cannot have been signed). */
+export const MAX_UINT256 = 2n ** 256n;
+export const MAX_UINT64 = 2n ** 64n;
 
 export interface AuthorizationJson {
   escrowId: string;
@@ -134,11 +142,15 @@ export function parseAuthorizationJson(input: unknown, where = "authorization"):
   }
   if (typeof a.requestDigest !== "string" || !HEX32.test(a.requestDigest)) throw new BadRequest(`${where}.requestDigest must be a 32-byte hex string`);
   if (typeof a.signature !== "string" || !SIGNATURE.test(a.signature)) throw new BadRequest(`${where}.signature must be a 65-byte hex signature`);
-  return {
+  const parsed = {
     escrowId: BigInt(a.escrowId as string),
     maxCumulativeUnits: BigInt(a.maxCumulativeUnits as string),
     requestDigest: a.requestDigest as Hex,
     deadline: BigInt(a.deadline as string),
     signature: a.signature as Hex,
   };
+  if (parsed.escrowId >= MAX_UINT256 || parsed.maxCumulativeUnits >= MAX_UINT256 || parsed.deadline >= MAX_UINT64) {
+    throw new BadRequest(`${where} is out of range: escrowId and maxCumulativeUnits are uint256, deadline uint64`);
+  }
+  return parsed;
 }

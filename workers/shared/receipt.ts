@@ -62,7 +62,11 @@ export function parseAcknowledgementHeader(value: string | string[] | undefined)
     if (rest.length || !UINT.test(escrowId ?? "") || !UINT.test(units ?? "") || !UINT.test(deadline ?? "") || !SIGNATURE.test(signature ?? "")) {
       throw new WorkerError(`acknowledgement ${i} is malformed: expected escrowId:cumulativeUnits:deadline:0x<65-byte signature>`, "bad-acknowledgement", 400);
     }
-    return { escrowId: BigInt(escrowId!), cumulativeUnits: BigInt(units!), deadline: BigInt(deadline!), signature: signature as Hex };
+    const receipt = { escrowId: BigInt(escrowId!), cumulativeUnits: BigInt(units!), deadline: BigInt(deadline!), signature: signature as Hex };
+    if (receipt.escrowId >= 2n ** 256n || receipt.cumulativeUnits >= 2n ** 256n || receipt.deadline >= 2n ** 256n) {
+      throw new WorkerError(`acknowledgement ${i} is out of range: its fields are uint256`, "bad-acknowledgement", 400);
+    }
+    return receipt;
   });
 }
 

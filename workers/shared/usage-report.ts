@@ -84,6 +84,9 @@ export function parseReport(input: unknown): UsageReport {
     throw new BadRequest("report.responseDigest must be a 32-byte hex string", { field: "responseDigest" });
   }
   const authorization = parseAuthorizationJson(r.authorization, "report.authorization");
+  if (BigInt(r.escrowId as string) >= 2n ** 256n || BigInt(r.cumulativeUnits as string) >= 2n ** 256n) {
+    throw new BadRequest("report.escrowId and report.cumulativeUnits must fit in uint256");
+  }
   const sequence = BigInt(r.sequence as string);
   if (sequence === 0n || sequence >= 2n ** 64n) throw new BadRequest("report.sequence must be in 1..2^64-1", { field: "sequence" });
   return {
