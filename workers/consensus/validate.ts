@@ -7,8 +7,8 @@
  */
 import type { Address } from "viem";
 import type { ChainReader } from "../shared/chain";
-import { latestTimestamp, readEscrow, readListing, type Terms } from "../shared/chain";
-import { readTermsCached } from "../shared/terms-cache";
+import { latestTimestamp, readEscrow, readListing } from "../shared/chain";
+import { lastChargeAt } from "../shared/terms-cache";
 import { ReportRejected } from "../shared/errors";
 import { recoverProvider, type UsageReport } from "../shared/usage-report";
 import { recoverRenter, usageResultDigest } from "../shared/authorization";
@@ -20,9 +20,8 @@ export interface ValidatedReport {
 }
 
 /**
- * What a node reads rarely instead of per report: a listing's provider (fixed when listed), terms versions (never
- * changed once published, so cached for good) and the chain clock's offset from this machine's (a local chain's
- * clock may run ahead). refresh() runs on every tick.
+ * What a node reads rarely instead of per report: a listing's provider (fixed when listed) and the chain clock's offset from this machine's (a local chain's
+ * clock may run ahead). refresh() runs on every tick. Terms versions are cached in shared/terms-cache.ts.
  */
 export class ChainSnapshot {
   private readonly providers = new Map<bigint, Address>();
@@ -33,10 +32,6 @@ export class ChainSnapshot {
   async refresh(): Promise<void> {
     const chainNow = await latestTimestamp(this.ctx);
     this.clockOffset = chainNow - BigInt(Math.floor(Date.now() / 1000));
-  }
-
-  termsOf(termsId: number): Promise<Terms> {
-    return readTermsCached(this.ctx, termsId);
   }
 
   chainNow(): bigint {
@@ -87,10 +82,10 @@ export async function validateReport(ctx: ChainReader, snapshot: ChainSnapshot, 
   if (escrow.status !== 1) {
     throw new ReportRejected("escrow-not-open", `escrow ${report.escrowId} is not open`, { status: escrow.status });
   }
-  const grace = (await snapshot.termsOf(escrow.termsId)).settlementGrace;
-  if (now > escrow.expiresAt + grace) {
+  const last = await lastChargeAt(ctx, escrow);
+  if (now > last) {
     throw new ReportRejected("escrow-expired", `escrow ${report.escrowId} can no longer be charged`, {
-      lastChargeAt: (escrow.expiresAt + grace).toString(),
+      lastChargeAt: last.toString(),
     });
   }
   if (report.cumulativeUnits <= escrow.units) {

@@ -27,7 +27,7 @@ import {
 import { readEscrow, readListing, type ChainContext, type Escrow, type Listing } from "../shared/chain";
 import { ChainClock } from "../shared/clock";
 import { BadRequest, PaymentRequired, Unauthorized, WorkerError } from "../shared/errors";
-import { readTermsCached } from "../shared/terms-cache";
+import { lastChargeAt as lastChargeOf } from "../shared/terms-cache";
 import { ACKNOWLEDGEMENT_HEADER, parseAcknowledgementHeader, recoverReceiptSigner, type UsageReceipt } from "../shared/receipt";
 import { errorReply, type Reply } from "../shared/http";
 import type { Logger } from "../shared/logger";
@@ -178,7 +178,7 @@ export class ProviderGateway {
         servedUnits: served.toString(),
       });
     }
-    const lastChargeAt = escrow.expiresAt + (await readTermsCached(this.ctx, escrow.termsId)).settlementGrace;
+    const lastChargeAt = await lastChargeOf(this.ctx, escrow);
     if (ack.deadline < lastChargeAt) {
       throw new WorkerError(`the acknowledgement expires at ${ack.deadline}, before escrow ${ack.escrowId} can last be charged (${lastChargeAt})`, "bad-acknowledgement", 400);
     }

@@ -18,7 +18,7 @@ import type { ReportForwarder } from "../shared/forwarder";
 import type { Logger } from "../shared/logger";
 import { TransactionSender } from "../shared/sender";
 import type { UsageReport } from "../shared/usage-report";
-import { readTermsCached } from "../shared/terms-cache";
+import { lastChargeAt as lastChargeOf } from "../shared/terms-cache";
 import type { ReportLog } from "./report-log";
 import type { UsageBook } from "./usage-book";
 
@@ -124,8 +124,7 @@ export class Settler {
     for (const id of slice) {
       try {
         const escrow = await readEscrow(this.ctx, id);
-        const terms = await readTermsCached(this.ctx, escrow.termsId);
-        if (escrow.status !== 1 || now > escrow.expiresAt + terms.settlementGrace) this.book.forget(id);
+        if (escrow.status !== 1 || now > (await lastChargeOf(this.ctx, escrow))) this.book.forget(id);
       } catch {
         return; // chain unreachable: try again next tick
       }
@@ -134,9 +133,8 @@ export class Settler {
 
   private async settleEscrow(escrowId: bigint): Promise<void> {
     const escrow = await readEscrow(this.ctx, escrowId);
-    const terms = await readTermsCached(this.ctx, escrow.termsId);
     const now = await this.clock.now();
-    const lastChargeAt = escrow.expiresAt + terms.settlementGrace;
+    const lastChargeAt = await lastChargeOf(this.ctx, escrow);
     const key = escrowId.toString();
     if (escrow.status !== 1 || now > lastChargeAt) {
       const dropped = this.reports.settle(escrowId);

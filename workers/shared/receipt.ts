@@ -11,6 +11,7 @@
  */
 import { recoverTypedDataAddress, type Address, type Hex, type TypedDataDomain } from "viem";
 import type { LocalAccount } from "viem/accounts";
+import { MAX_UINT256 } from "./authorization";
 import { BadRequest, WorkerError } from "./errors";
 
 export interface UsageReceipt {
@@ -63,7 +64,7 @@ export function parseAcknowledgementHeader(value: string | string[] | undefined)
       throw new WorkerError(`acknowledgement ${i} is malformed: expected escrowId:cumulativeUnits:deadline:0x<65-byte signature>`, "bad-acknowledgement", 400);
     }
     const receipt = { escrowId: BigInt(escrowId!), cumulativeUnits: BigInt(units!), deadline: BigInt(deadline!), signature: signature as Hex };
-    if (receipt.escrowId >= 2n ** 256n || receipt.cumulativeUnits >= 2n ** 256n || receipt.deadline >= 2n ** 256n) {
+    if (receipt.escrowId >= MAX_UINT256 || receipt.cumulativeUnits >= MAX_UINT256 || receipt.deadline >= MAX_UINT256) {
       throw new WorkerError(`acknowledgement ${i} is out of range: its fields are uint256`, "bad-acknowledgement", 400);
     }
     return receipt;

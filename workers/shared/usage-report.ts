@@ -9,7 +9,7 @@ import { encodeAbiParameters, keccak256, type Address, type Hex, type TypedDataD
 import type { LocalAccount } from "viem/accounts";
 import { recoverTypedDataAddress } from "viem";
 import { BadRequest } from "./errors";
-import { authorizationToJson, parseAuthorizationJson, type AuthorizationJson, type UsageAuthorization } from "./authorization";
+import { authorizationToJson, MAX_UINT256, MAX_UINT64, parseAuthorizationJson, type AuthorizationJson, type UsageAuthorization } from "./authorization";
 
 export interface UsageReport {
   escrowId: bigint;
@@ -84,11 +84,11 @@ export function parseReport(input: unknown): UsageReport {
     throw new BadRequest("report.responseDigest must be a 32-byte hex string", { field: "responseDigest" });
   }
   const authorization = parseAuthorizationJson(r.authorization, "report.authorization");
-  if (BigInt(r.escrowId as string) >= 2n ** 256n || BigInt(r.cumulativeUnits as string) >= 2n ** 256n) {
+  if (BigInt(r.escrowId as string) >= MAX_UINT256 || BigInt(r.cumulativeUnits as string) >= MAX_UINT256) {
     throw new BadRequest("report.escrowId and report.cumulativeUnits must fit in uint256");
   }
   const sequence = BigInt(r.sequence as string);
-  if (sequence === 0n || sequence >= 2n ** 64n) throw new BadRequest("report.sequence must be in 1..2^64-1", { field: "sequence" });
+  if (sequence === 0n || sequence >= MAX_UINT64) throw new BadRequest("report.sequence must be in 1..2^64-1", { field: "sequence" });
   return {
     escrowId: BigInt(r.escrowId as string),
     cumulativeUnits: BigInt(r.cumulativeUnits as string),
