@@ -165,6 +165,9 @@ async function main() {
       CONSENSUS_PORT: String(NODE_PORTS[i]),
       CONSENSUS_PEERS: NODE_PORTS.filter((_, j) => j !== i).map((p) => `http://127.0.0.1:${p}`).join(","),
       STATE_DIR: path.join(DATA_DIR, "consensus", String(i + 1)),
+      // The demo's queries are worth a fraction of the default 1 FTNS threshold: settle them after 5 s instead of
+      // 10 min, so a first user sees the whole money path (override with SETTLE_MAX_AGE_MS).
+      SETTLE_MAX_AGE_MS: process.env.SETTLE_MAX_AGE_MS ?? "5000",
     });
   });
 

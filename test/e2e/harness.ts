@@ -146,7 +146,9 @@ export async function startConsensusNode(
       NETWORK: "e2e",
       STATE_DIR: opts.stateDir,
       SUBMIT_STAGGER_MS: "400",
-      GOSSIP_INTERVAL_MS: "300",
+      TICK_MS: "300",
+      // Tests settle each report as soon as it is held unless they set a policy of their own.
+      SETTLE_MAX_AGE_MS: "0",
       LOG_LEVEL: "info",
       ...opts.env,
     },

@@ -5,8 +5,11 @@
  *   CONSENSUS_PORT       port to listen on (CONSENSUS_HOST, default 127.0.0.1)
  *   CONSENSUS_PEERS      comma-separated base URLs of the other nodes (may be empty)
  *   NETWORK              deployments/<NETWORK>/ to read addresses from (default localhost)
- *   STATE_DIR            where the signing journal lives (default .data/consensus/<address>)
- *   SUBMIT_STAGGER_MS, GOSSIP_INTERVAL_MS, REPORT_TTL_MS, LOG_LEVEL   tuning (defaults 1000, 1000, 3600000, info)
+ *   STATE_DIR            where the node's store (node.sqlite) lives (default .data/consensus/<address>)
+ *   SETTLE_MIN_VALUE_WEI, SETTLE_MAX_AGE_MS, SETTLE_EXPIRY_MARGIN_S, SETTLE_CAP_PER_MILLE   the settlement policy
+ *                        (defaults 1 FTNS, 10 min, 600 s, 900; see policy.ts and docs/operations.md)
+ *   SUBMIT_STAGGER_MS, TICK_MS, MAX_PENDING_ESCROWS, MAX_BATCH_ENTRIES, LOG_LEVEL   tuning (defaults 2000, 1000,
+ *                        100000, 100, info)
  */
 import path from "node:path";
 import { privateKeyToAccount } from "viem/accounts";
@@ -15,8 +18,16 @@ import { ConfigError, intEnv, optionalEnv, requireEnv, requirePrivateKey, requir
 import { connectChain } from "../shared/chain";
 import { createLogger } from "../shared/logger";
 import { runMain, stopOnSignals } from "../shared/process";
-import { ConsensusNode } from "./node";
+import { ConsensusNode, DEFAULT_NODE_OPTIONS } from "./node";
+import { DEFAULT_POLICY } from "./policy";
 import { createServer } from "./server";
+
+function bigintEnv(name: string, fallback: bigint): bigint {
+  const raw = optionalEnv(name);
+  if (raw === undefined) return fallback;
+  if (!/^\d{1,40}$/.test(raw)) throw new ConfigError(name, `"${raw}" is not a non-negative integer`);
+  return BigInt(raw);
+}
 
 function peersEnv(): string[] {
   const raw = optionalEnv("CONSENSUS_PEERS") ?? "";
@@ -48,11 +59,19 @@ async function main() {
   const node = new ConsensusNode(
     ctx,
     {
+      ...DEFAULT_NODE_OPTIONS,
       peers: peersEnv(),
-      journalFile: path.join(stateDir, "journal.json"),
-      submitStaggerMs: intEnv("SUBMIT_STAGGER_MS", 1_000),
-      gossipIntervalMs: intEnv("GOSSIP_INTERVAL_MS", 1_000),
-      reportTtlMs: intEnv("REPORT_TTL_MS", 3_600_000),
+      stateFile: path.join(stateDir, "node.sqlite"),
+      submitStaggerMs: intEnv("SUBMIT_STAGGER_MS", DEFAULT_NODE_OPTIONS.submitStaggerMs),
+      tickMs: intEnv("TICK_MS", DEFAULT_NODE_OPTIONS.tickMs),
+      maxPending: intEnv("MAX_PENDING_ESCROWS", DEFAULT_NODE_OPTIONS.maxPending),
+      maxBatchEntries: intEnv("MAX_BATCH_ENTRIES", DEFAULT_NODE_OPTIONS.maxBatchEntries),
+      policy: {
+        minValue: bigintEnv("SETTLE_MIN_VALUE_WEI", DEFAULT_POLICY.minValue),
+        maxAgeMs: intEnv("SETTLE_MAX_AGE_MS", DEFAULT_POLICY.maxAgeMs),
+        expiryMarginSeconds: BigInt(intEnv("SETTLE_EXPIRY_MARGIN_S", Number(DEFAULT_POLICY.expiryMarginSeconds))),
+        capPerMille: BigInt(intEnv("SETTLE_CAP_PER_MILLE", Number(DEFAULT_POLICY.capPerMille))),
+      },
     },
     log,
   );

@@ -1,139 +1,122 @@
 /**
- * A consensus node. It validates each usage report itself, signs it at most once per (escrow, sequence) slot,
- * exchanges signatures with its peers, and once it holds a quorum (2f+1 of the current epoch) submits the
- * attestation to the marketplace. Submission is staggered by a per-report rotation so that normally one node submits,
- * and any other takes over when that one is down; a duplicate submission only costs its sender a failed transaction.
- * Conflicting signatures by one member for the same slot are proven on chain (the member is slashed).
+ * A consensus node. It checks every usage report itself and keeps, per escrow, only the newest valid one
+ * (PendingReports); the settlement policy (policy.ts) decides when an escrow is worth settling; then one member
+ * proposes a batch of due escrows to the others, each checks and signs it once (never two contents for one
+ * position, store.ts), and the proposer submits one transaction with a quorum (2f+1 of the epoch) of signatures.
+ *
+ * Who proposes: a leader that rotates every few submit staggers; another member takes over an escrow due for longer
+ * than its rank times the stagger (the leader is down). The stagger is at least three block times of the chain, so a
+ * follower does not race a leader's transaction that is simply not mined yet. Two members proposing the same escrow
+ * cost one of them a transaction whose entries the marketplace skips; nothing is charged twice.
  */
 import type { Address, Hex } from "viem";
-import { keccak256, encodeAbiParameters } from "viem";
-import type { ChainContext, CommitteeEpoch } from "../shared/chain";
-import { readCommitteeEpoch, readEscrow, readSettledSince } from "../shared/chain";
-import { ReportRejected, WorkerError } from "../shared/errors";
+import { decodeEventLog, parseAbiItem } from "viem";
+import type { ChainContext, CommitteeEpoch, Escrow } from "../shared/chain";
+import { readCommitteeEpoch, readSettledSince } from "../shared/chain";
+import { ReportRejected, Unauthorized, WorkerError } from "../shared/errors";
 import type { Logger } from "../shared/logger";
-import { Gossip } from "./gossip";
-import { SigningJournal } from "./journal";
-import {
-  encodeAttestation,
-  parseReport,
-  recoverAttester,
-  reportContentId,
-  reportToJson,
-  signAttestation,
-  slotKey,
-  toCompact,
-  type MemberSignature,
-  type UsageReport,
-} from "../shared/usage-report";
 import { TransactionSender } from "../shared/sender";
-import { ChainSnapshot, validateReport } from "./validate";
+import { lastChargeAt } from "../shared/terms-cache";
+import { decodeApplied, MAX_BATCH_ENTRIES } from "../shared/batch";
+import { encodeAttestation, reportContentId, type UsageReport } from "../shared/usage-report";
+import { post } from "../shared/http-client";
+import { parseProposal, positionsOf, proposalToJson, signable, signerOf, signSignable, type Proposal, type Signable } from "./attestation";
+import { EquivocationWatch } from "./equivocation";
+import { EscrowCache } from "./escrows";
+import { NodeMetrics } from "./metrics";
+import { PendingReports } from "./pending";
+import { DEFAULT_POLICY, dueReason, type SettlementPolicy } from "./policy";
+import { NodeStore, PositionConflict } from "./store";
+import { ChainClockOffset, checkAgainstEscrow, checkSignatures } from "./validate";
 
 export interface NodeOptions {
   peers: string[];
-  journalFile: string;
+  stateFile: string;
+  /** Least delay between one member's turn to submit and the next's (raised to three block times). */
   submitStaggerMs: number;
-  gossipIntervalMs: number;
-  /** Unsettled reports are dropped after this long (they stay in the journal's signed record). */
-  reportTtlMs: number;
+  /** How often the node syncs with the chain and proposes due batches. */
+  tickMs: number;
+  policy: SettlementPolicy;
+  /** Escrows with pending usage held at most (429 beyond). */
+  maxPending: number;
+  /** Reports being validated at once at most (429 beyond). */
+  maxConcurrentReports: number;
+  maxBatchEntries: number;
+  /** Blocks per log query in the settlement scan. */
+  logRangeBlocks: bigint;
+  peerTimeoutMs: number;
 }
 
-interface ContentGroup {
-  report: UsageReport;
-  contentId: Hex;
-  /** epoch -> signer (lower-case) -> signature */
-  signatures: Map<string, Map<string, Hex>>;
+export const DEFAULT_NODE_OPTIONS: Omit<NodeOptions, "peers" | "stateFile"> = {
+  submitStaggerMs: 2_000,
+  tickMs: 1_000,
+  policy: DEFAULT_POLICY,
+  maxPending: 100_000,
+  maxConcurrentReports: 512,
+  maxBatchEntries: 100,
+  logRangeBlocks: 2_000n,
+  peerTimeoutMs: 10_000,
+};
+
+export interface ReportAnswer {
+  status: "pending" | "superseded";
+  escrowId: string;
+  cumulativeUnits: string;
 }
 
-interface Slot {
-  key: string;
-  escrowId: bigint;
-  sequence: bigint;
-  groups: Map<Hex, ContentGroup>;
-  settled: boolean;
-  submitting: boolean;
-  submitTimer?: NodeJS.Timeout;
-  /** Work deferred until the slot is settled or dropped (an equivocation proof). */
-  afterSettled?: () => unknown;
-  /** A signature being produced: concurrent messages about the slot wait for it instead of validating again. */
-  signing?: Promise<SignResult>;
-  firstSeen: number;
-}
-
-/**
- * The fewest cumulative units any report in the slot claims: once the chain has accounted that many, no honest
- * report of the slot can still charge (a conflicting, higher one is an equivocation, proven separately).
- */
-function slotUnits(slot: Slot): bigint {
-  let min: bigint | undefined;
-  for (const group of slot.groups.values()) {
-    if (min === undefined || group.report.cumulativeUnits < min) min = group.report.cumulativeUnits;
-  }
-  return min ?? 0n;
-}
-
-function signatureCount(group: ContentGroup): number {
-  let n = 0;
-  for (const sigs of group.signatures.values()) n += sigs.size;
-  return n;
-}
-
-export interface SignResult {
-  slot: string;
-  contentId: Hex;
-  signer: Address;
-  epoch: string;
-  signature: Hex;
-}
+const USAGE_BATCH_CHARGED = parseAbiItem("event UsageBatchCharged(uint256 indexed batchId, uint256 disputableUntil, bytes32[] applied)");
+/** Proposals answered at once per proposing member: a member cannot make a node check more than this in parallel. */
+const PROPOSALS_PER_MEMBER = 2;
 
 export class ConsensusNode {
-  private readonly slots = new Map<string, Slot>();
-  private readonly epochs = new Map<string, CommitteeEpoch>();
-  private readonly slashing = new Set<string>();
-  private current?: CommitteeEpoch;
-  private epochReadAt = 0;
-  /** Next block to scan for settlements (UsageCharged / EscrowClosed). */
-  private settledCursor?: bigint;
-  private timer?: NodeJS.Timeout;
-  private readonly sender: TransactionSender;
-  private readonly snapshot: ChainSnapshot;
-  private readonly gossip: Gossip;
-  readonly journal: SigningJournal;
   readonly address: Address;
-  /** Settlements this process submitted, and when their reports first arrived (for the latency benchmark). */
-  readonly settlements: { slot: string; txHash: Hex; firstSeen: number; settledAt: number }[] = [];
+  readonly metrics = new NodeMetrics();
+  readonly store: NodeStore;
+  private readonly pending: PendingReports;
+  private readonly escrows: EscrowCache;
+  private readonly clock: ChainClockOffset;
+  private readonly sender: TransactionSender;
+  private readonly watch: EquivocationWatch;
+  private current?: CommitteeEpoch;
+  private timer?: NodeJS.Timeout;
+  private ticking = false;
+  private scanCursor?: bigint;
+  private staggerMs: number;
+  private validating = 0;
+  private countReadAt = 0;
+  private readonly proposalsFrom = new Map<string, number>();
+  /** Escrows in a proposal or transaction of this node right now. */
+  private readonly inFlight = new Set<string>();
+  private pruneCursor = "";
+  private ticks = 0;
+  /** Settlements this process submitted (bounded; the benchmark reads them through /health's counters). */
+  settledEntries = 0;
 
   constructor(
     private readonly ctx: ChainContext,
     private readonly options: NodeOptions,
     private readonly log: Logger,
   ) {
-    this.gossip = new Gossip(options.peers, log);
-    this.journal = new SigningJournal(options.journalFile);
     this.address = ctx.account.address;
+    this.store = new NodeStore(options.stateFile);
+    this.pending = new PendingReports(this.store, options.maxPending);
+    this.escrows = new EscrowCache(ctx);
+    this.clock = new ChainClockOffset(ctx);
     this.sender = new TransactionSender(ctx);
-    this.snapshot = new ChainSnapshot(ctx);
+    this.watch = new EquivocationWatch(ctx, this.sender, log, () => this.metrics.equivocations.inc());
+    this.staggerMs = options.submitStaggerMs;
   }
 
   async start(): Promise<void> {
-    await Promise.all([this.refreshEpoch(), this.snapshot.refresh()]);
-    for (const [key, json] of this.journal.pending()) {
-      // Resume what was signed before a restart (re-share, settle), unless the chain settled it meanwhile.
-      const report = parseReport(json);
-      const escrow = await readEscrow(this.ctx, report.escrowId);
-      if (escrow.units >= report.cumulativeUnits || escrow.status !== 1) {
-        this.journal.settle(key);
-        continue;
-      }
-      await this.receive(report, []).catch((error: Error) =>
-        this.log.info({ err: error.message }, "journalled report no longer pending"),
-      );
-    }
-    this.timer = setInterval(() => void this.tick(), this.options.gossipIntervalMs);
+    await Promise.all([this.refreshEpoch(), this.clock.refresh(), this.escrows.refreshCount(), this.measureBlockTime()]);
+    this.scanCursor = await this.ctx.publicClient.getBlockNumber();
+    this.metrics.pending.set(this.pending.size);
+    this.timer = setInterval(() => void this.tick(), this.options.tickMs);
   }
 
   stop(): void {
     clearInterval(this.timer);
-    for (const slot of this.slots.values()) clearTimeout(slot.submitTimer);
+    this.store.close();
   }
 
   epoch(): CommitteeEpoch | undefined {
@@ -141,313 +124,421 @@ export class ConsensusNode {
   }
 
   pendingCount(): number {
-    return [...this.slots.values()].filter((s) => !s.settled).length;
+    return this.pending.size;
   }
 
-  /**
-   * Entry point for a report from a provider, an orchestrator or a peer (with the peer's attestations). Returns this
-   * node's signature, or throws ReportRejected (the report is invalid) / WorkerError.
-   */
-  async receive(report: UsageReport, attestations: MemberSignature[]): Promise<SignResult> {
-    const slot = this.slotFor(report);
-    const group = this.groupFor(slot, report);
-    const known = signatureCount(group);
-    for (const a of attestations) await this.acceptAttestation(slot, group, a);
-
-    const mine = await this.signOnce(slot, group, report);
-    // Share only news: re-broadcasting every gossip message would echo between peers forever. Peers that missed a
-    // message catch up through the periodic re-share in tick().
-    if (signatureCount(group) > known && !slot.settled) this.share(group);
-    this.maybeSettle(slot, group);
-    return mine;
-  }
-
-  // ------------------------------------------------------------------ signing
+  // ------------------------------------------------------------------ reports (from providers' gateways)
 
   /**
-   * Signs the group's content once. `copy` is the report as this message carried it: copies of one content can differ
-   * in their signatures (a provider's or renter's signature is not part of what members attest), so the copy at hand
-   * is what gets validated, and a valid one replaces whatever copy arrived first. Otherwise a badly signed copy sent
-   * ahead of the honest one would make every later honest copy fail.
+   * Checks a report and keeps it as the escrow's newest pending usage. Nothing is kept for a report that fails:
+   * chain-state checks first (against the cached escrow: no RPC for a known escrow, none at all for an id that
+   * cannot exist), then the renter's and provider's signatures.
    */
-  private async signOnce(slot: Slot, group: ContentGroup, copy: UsageReport = group.report): Promise<SignResult> {
-    while (slot.signing) await slot.signing.catch(() => undefined);
-    slot.signing = this.signOnceNow(slot, group, copy);
+  async receiveReport(report: UsageReport): Promise<ReportAnswer> {
+    if (this.validating >= this.options.maxConcurrentReports) {
+      this.metrics.reportsRejected.inc({ reason: "node-busy" });
+      throw new WorkerError("too many reports in validation; try again shortly", "node-busy", 429);
+    }
+    this.validating++;
     try {
-      return await slot.signing;
+      const answer = await this.checkAndKeep(report);
+      this.metrics.reportsAccepted.inc();
+      return answer;
+    } catch (error) {
+      this.metrics.reportsRejected.inc({ reason: error instanceof WorkerError ? error.code : "internal" });
+      throw error;
     } finally {
-      slot.signing = undefined;
+      this.validating--;
     }
   }
 
-  private async signOnceNow(slot: Slot, group: ContentGroup, copy: UsageReport): Promise<SignResult> {
-    const epoch = await this.recentEpoch();
-    if (!epoch.members.some((m) => m.toLowerCase() === this.address.toLowerCase())) {
-      throw new WorkerError(`node ${this.address} is not a committee member in epoch ${epoch.epoch}`, "not-a-member", 503);
+  private async checkAndKeep(report: UsageReport): Promise<ReportAnswer> {
+    const answer = (status: ReportAnswer["status"]): ReportAnswer => ({ status, escrowId: report.escrowId.toString(), cumulativeUnits: report.cumulativeUnits.toString() });
+    const contentId = reportContentId(report);
+    const held = this.pending.get(report.escrowId);
+    if (held && held.report.cumulativeUnits >= report.cumulativeUnits) {
+      if (held.contentId === contentId) return answer("pending");
+      if (held.report.sequence === report.sequence) throw this.conflict(report);
+      return answer("superseded");
     }
-    const previous = this.journal.signedFor(slot.key);
-    if (previous && previous.contentId !== group.contentId) {
-      throw new ReportRejected("conflicting-report", `this node already attested a different report for ${slot.key}`, {
-        signed: previous.contentId,
-      });
+    const signed = this.store.signedAt(report.escrowId, report.sequence);
+    if (signed && signed !== contentId) throw this.conflict(report);
+    if (!(await this.mayExist(report.escrowId))) {
+      throw new ReportRejected("escrow-not-found", `escrow ${report.escrowId} does not exist`);
     }
-    const epochKey = epoch.epoch.toString();
-    let signature = previous?.signatures[epochKey];
-    if (!signature) {
-      await validateReport(this.ctx, this.snapshot, copy);
-      group.report = copy;
-      signature = await signAttestation(this.ctx.account, this.ctx.domain, group.report, epoch.epoch, this.ctx.marketplace.address);
-      // Durable before it leaves the process: a restart must never sign another report for this slot.
-      this.journal.recordSignature(slot.key, group.contentId, epoch.epoch, signature, reportToJson(group.report));
-      this.log.info({ slot: slot.key, epoch: epochKey }, "signed usage report");
-    }
-    this.addSignature(group, epochKey, this.address, signature);
-    return { slot: slot.key, contentId: group.contentId, signer: this.address, epoch: epochKey, signature };
+    const escrow = await this.escrows.get(report.escrowId);
+    checkAgainstEscrow(escrow, await lastChargeAt(this.ctx, escrow), this.clock.chainNow(), report);
+    if (!held && this.pending.isFull()) throw new WorkerError("this node holds too much pending usage; try again later", "node-busy", 429);
+    await checkSignatures(this.ctx, report, escrow.renter, await this.escrows.provider(escrow.listingId));
+    const kept = this.pending.offer(report, contentId);
+    this.metrics.pending.set(this.pending.size);
+    return answer(kept ? "pending" : "superseded");
   }
 
-  /** Verifies a peer's attestation before counting it; records it for equivocation checks either way. */
-  private async acceptAttestation(slot: Slot, group: ContentGroup, a: MemberSignature): Promise<void> {
-    const epoch = this.epochs.get(a.epoch.toString());
-    if (!epoch) return; // an epoch this node never saw as current: cannot check its membership
-    // Already counted: gossip repeats signatures, and recovering one costs a millisecond or two of CPU.
-    if (group.signatures.get(a.epoch.toString())?.get(a.signer.toLowerCase()) === a.signature) return;
-    let signer: Address;
+  private conflict(report: UsageReport): ReportRejected {
+    return new ReportRejected("conflicting-report", `this node already holds a different report for ${report.escrowId}:${report.sequence}`);
+  }
+
+  /** Whether the escrow id can exist; the count is re-read at most once a second when an id is beyond it. */
+  private async mayExist(escrowId: bigint): Promise<boolean> {
+    if (this.escrows.mayExist(escrowId)) return true;
+    if (Date.now() - this.countReadAt < 1_000) return false;
+    this.countReadAt = Date.now();
+    await this.escrows.refreshCount();
+    return this.escrows.mayExist(escrowId);
+  }
+
+  /** A renter or provider asks for the escrow's pending usage to be settled at the next proposal. */
+  requestSettlement(escrowId: bigint): boolean {
+    const held = this.pending.get(escrowId);
+    if (!held) return false;
+    held.requested = true;
+    return true;
+  }
+
+  // ------------------------------------------------------------------ proposals (from other members)
+
+  /**
+   * Signs a peer's proposal if every report in it is authentic and conflicts with nothing this node signed. Chain
+   * state (open, expiry, units, cap) is the marketplace's to enforce per entry; a member's signature vouches that
+   * the provider reported and the renter authorized exactly this usage.
+   */
+  async signProposal(body: unknown): Promise<{ signer: Address; epoch: string; signature: Hex }> {
+    const proposal = parseProposal(body);
+    const epoch = await this.epochFor(proposal.epoch);
+    const proposer = proposal.proposer.toLowerCase();
+    if (!epoch.members.some((m) => m.toLowerCase() === proposer) || proposer === this.address.toLowerCase()) {
+      this.metrics.proposalsRejected.inc({ reason: "not-a-member" });
+      throw new Unauthorized(`${proposal.proposer} is not another member of epoch ${epoch.epoch}`);
+    }
+    const busy = this.proposalsFrom.get(proposer) ?? 0;
+    if (busy >= PROPOSALS_PER_MEMBER) {
+      this.metrics.proposalsRejected.inc({ reason: "busy" });
+      throw new WorkerError("too many proposals from this member at once", "node-busy", 429);
+    }
+    this.proposalsFrom.set(proposer, busy + 1);
     try {
-      signer = await recoverAttester(this.ctx.domain, group.report, a.epoch, a.signature, this.ctx.marketplace.address);
-    } catch {
-      return;
+      const s = signable(proposal.reports);
+      if ((await signerOf(this.ctx, s, proposal.epoch, proposal.signature))?.toLowerCase() !== proposer) {
+        this.metrics.proposalsRejected.inc({ reason: "bad-signature" });
+        throw new Unauthorized("the proposal is not signed by its proposer");
+      }
+      this.watch.record(proposal.proposer, s, proposal.epoch, proposal.signature);
+      await this.checkProposal(proposal);
+      const signature = await this.attest(s, proposal.epoch);
+      for (const report of proposal.reports) this.adoptReport(report);
+      return { signer: this.address, epoch: proposal.epoch.toString(), signature };
+    } finally {
+      const left = (this.proposalsFrom.get(proposer) ?? 1) - 1;
+      if (left === 0) this.proposalsFrom.delete(proposer);
+      else this.proposalsFrom.set(proposer, left);
     }
-    if (signer.toLowerCase() !== a.signer.toLowerCase()) return;
-    if (!epoch.members.some((m) => m.toLowerCase() === signer.toLowerCase())) return;
-    this.addSignature(group, a.epoch.toString(), signer, a.signature);
-    this.checkEquivocation(slot, signer);
   }
 
-  private addSignature(group: ContentGroup, epoch: string, signer: Address, signature: Hex): void {
-    const byEpoch = group.signatures.get(epoch) ?? new Map<string, Hex>();
-    byEpoch.set(signer.toLowerCase(), signature);
-    group.signatures.set(epoch, byEpoch);
+  private async checkProposal(proposal: Proposal): Promise<void> {
+    const rejected: { index: number; code: string; message: string }[] = [];
+    await Promise.all(
+      proposal.reports.map(async (report, index) => {
+        const contentId = reportContentId(report);
+        // Checked before: it is this node's own pending report, or a content it already signed.
+        if (this.pending.get(report.escrowId)?.contentId === contentId || this.store.signedAt(report.escrowId, report.sequence) === contentId) return;
+        try {
+          if (!(await this.mayExist(report.escrowId))) throw new ReportRejected("escrow-not-found", `escrow ${report.escrowId} does not exist`);
+          const escrow = await this.escrows.get(report.escrowId);
+          await checkSignatures(this.ctx, report, escrow.renter, await this.escrows.provider(escrow.listingId));
+        } catch (error) {
+          const e = error as WorkerError;
+          rejected.push({ index, code: e.code ?? "internal", message: e.message });
+        }
+      }),
+    );
+    if (rejected.length > 0) {
+      this.metrics.proposalsRejected.inc({ reason: "invalid-report" });
+      throw new ReportRejected("invalid-entries", `${rejected.length} of the proposal's reports are invalid`, { rejected });
+    }
   }
 
-  // ------------------------------------------------------------------ settlement
-
-  private maybeSettle(slot: Slot, group: ContentGroup): void {
-    if (slot.settled || slot.submitting || slot.submitTimer) return;
-    const epoch = this.current;
-    if (!epoch) return;
-    const signatures = group.signatures.get(epoch.epoch.toString());
-    if (!signatures || signatures.size < epoch.quorum) return;
-    const delay = this.rank(slot, epoch) * this.options.submitStaggerMs;
-    this.log.debug({ slot: slot.key, delay, signatures: signatures.size }, "quorum reached");
-    slot.submitTimer = setTimeout(() => {
-      slot.submitTimer = undefined;
-      void this.submit(slot, group, epoch, signatures, delay > 0);
-    }, delay);
+  /** A report learnt from a proposal (already checked) becomes this node's pending usage too, if newer. */
+  private adoptReport(report: UsageReport): void {
+    try {
+      this.pending.offer(report, reportContentId(report));
+    } catch {
+      // full: the proposer holds it anyway
+    }
   }
 
-  /** This node's turn for the slot: 0 = first. The rotation starts at a member derived from the slot. */
-  private rank(slot: Slot, epoch: CommitteeEpoch): number {
+  /** Commits the positions (fsynced), then signs. Refuses any content conflicting with one signed before. */
+  private async attest(s: Signable, epoch: bigint): Promise<Hex> {
+    const current = this.current;
+    if (!current?.members.some((m) => m.toLowerCase() === this.address.toLowerCase())) {
+      throw new WorkerError(`node ${this.address} is not a committee member`, "not-a-member", 503);
+    }
+    try {
+      this.store.commitPositions(positionsOf(s.reports));
+    } catch (error) {
+      if (error instanceof PositionConflict) {
+        throw new ReportRejected("conflicting-report", error.message, { escrowId: error.position.escrowId.toString(), sequence: error.position.sequence.toString() });
+      }
+      throw error;
+    }
+    const signature = await signSignable(this.ctx, s, epoch);
+    this.metrics.batchesSigned.inc();
+    return signature;
+  }
+
+  private async epochFor(epoch: bigint): Promise<CommitteeEpoch> {
+    if (this.current?.epoch !== epoch) await this.refreshEpoch();
+    if (this.current?.epoch !== epoch) {
+      this.metrics.proposalsRejected.inc({ reason: "epoch" });
+      throw new WorkerError(`epoch ${epoch} is not the current epoch ${this.current?.epoch}`, "epoch-mismatch", 409);
+    }
+    return this.current;
+  }
+
+  // ------------------------------------------------------------------ proposing and submitting
+
+  /** Due escrows this node should propose now: the leader's at once, a follower's once due for rank x stagger. */
+  private async dueForMe(epoch: CommitteeEpoch): Promise<UsageReport[]> {
     const n = epoch.members.length;
     const me = epoch.members.findIndex((m) => m.toLowerCase() === this.address.toLowerCase());
-    const start = Number(BigInt(keccak256(encodeAbiParameters([{ type: "uint256" }, { type: "uint64" }], [slot.escrowId, slot.sequence]))) % BigInt(n));
-    return (me - start + n) % n;
+    if (me < 0) return [];
+    const round = Math.floor(Date.now() / (this.staggerMs * 5));
+    const rank = (me - (round % n) + n) % n;
+    const now = Date.now();
+    const chainNow = this.clock.chainNow();
+    const due: UsageReport[] = [];
+    for (const held of this.pending.entries()) {
+      const key = held.report.escrowId.toString();
+      if (this.inFlight.has(key)) continue;
+      let escrow: Escrow;
+      try {
+        escrow = await this.escrows.get(held.report.escrowId);
+      } catch {
+        continue;
+      }
+      const units = held.report.cumulativeUnits - escrow.units;
+      if (units <= 0n || escrow.status !== 1) {
+        this.pending.settle(held.report.escrowId);
+        continue;
+      }
+      const last = await lastChargeAt(this.ctx, escrow);
+      if (chainNow > last) {
+        this.pending.settle(held.report.escrowId);
+        continue;
+      }
+      const value = units * escrow.pricePerUnit;
+      const reason = dueReason(this.options.policy, {
+        unsettledValue: value,
+        ageMs: now - held.since,
+        secondsToLastCharge: last - chainNow,
+        chargedAfter: escrow.charged + value,
+        spendCap: escrow.spendCap,
+        requested: held.requested,
+      });
+      if (!reason) {
+        held.dueSince = undefined;
+        continue;
+      }
+      held.dueSince ??= now;
+      if (now - held.dueSince >= rank * this.staggerMs) due.push(held.report);
+    }
+    this.metrics.pending.set(this.pending.size);
+    return due;
   }
 
-  /**
-   * Sends the settlement. The first node in the rotation sends at once (its validation just read the escrow); later
-   * ones check the chain first, since normally the first one has settled by then.
-   */
-  private async submit(slot: Slot, group: ContentGroup, epoch: CommitteeEpoch, signatures: Map<string, Hex>, checkFirst: boolean): Promise<void> {
-    if (slot.settled || slot.submitting) return;
-    slot.submitting = true;
+  private async proposeDue(epoch: CommitteeEpoch): Promise<void> {
+    const due = await this.dueForMe(epoch);
+    if (due.length === 0) return;
+    // Entries of one listing next to each other: the marketplace accrues a listing's run in memory.
+    const listingOf = async (r: UsageReport) => (await this.escrows.get(r.escrowId)).listingId;
+    const keyed = await Promise.all(due.map(async (r) => ({ r, listing: await listingOf(r).catch(() => 0n) })));
+    keyed.sort((a, b) => (a.listing < b.listing ? -1 : a.listing > b.listing ? 1 : 0));
+    const ordered = keyed.map((k) => k.r);
+    const size = Math.min(this.options.maxBatchEntries, MAX_BATCH_ENTRIES);
+    for (let i = 0; i < ordered.length; i += size) {
+      await this.propose(ordered.slice(i, i + size), epoch);
+    }
+  }
+
+  /** Proposes one batch; drops reports peers prove invalid and tries once more; submits once a quorum signed. */
+  private async propose(reports: UsageReport[], epoch: CommitteeEpoch, retry = true): Promise<void> {
+    if (reports.length === 0) return;
+    const keys = reports.map((r) => r.escrowId.toString());
+    keys.forEach((k) => this.inFlight.add(k));
     try {
-      const r = group.report;
+      const s = signable(reports);
+      const mine = await this.attest(s, epoch.epoch);
+      const proposal: Proposal = { kind: s.kind, epoch: epoch.epoch, proposer: this.address, signature: mine, reports };
+      const signatures = new Map<string, Hex>([[this.address.toLowerCase(), mine]]);
+      const invalid = new Set<number>();
+      const body = JSON.stringify(proposalToJson(proposal));
+      await Promise.all(
+        this.options.peers.map(async (peer) => {
+          try {
+            const res = await post(`${peer}/batches`, body, { "content-type": "application/json" }, this.options.peerTimeoutMs);
+            const json = JSON.parse(res.body) as { signer?: Address; signature?: Hex; error?: { code?: string; details?: { rejected?: { index: number }[] } } };
+            if (res.status === 200 && json.signer && json.signature) {
+              const signer = await signerOf(this.ctx, s, epoch.epoch, json.signature);
+              if (signer && signer.toLowerCase() === json.signer.toLowerCase() && epoch.members.some((m) => m.toLowerCase() === signer.toLowerCase())) {
+                signatures.set(signer.toLowerCase(), json.signature);
+                this.watch.record(signer, s, epoch.epoch, json.signature);
+              }
+            } else if (json.error?.code === "invalid-entries") {
+              for (const r of json.error.details?.rejected ?? []) invalid.add(r.index);
+            }
+          } catch (error) {
+            this.log.debug({ peer, err: (error as Error).message }, "peer unreachable");
+          }
+        }),
+      );
+      if (signatures.size >= epoch.quorum) {
+        await this.submit(s, epoch, signatures);
+        return;
+      }
+      this.log.info({ entries: reports.length, signatures: signatures.size, quorum: epoch.quorum, invalid: invalid.size }, "proposal short of a quorum");
+      if (retry && invalid.size > 0) {
+        keys.forEach((k) => this.inFlight.delete(k));
+        await this.propose(reports.filter((_, i) => !invalid.has(i)), epoch, false);
+      }
+    } catch (error) {
+      this.log.warn({ entries: reports.length, err: (error as Error).message.split("\n")[0] }, "proposal failed");
+    } finally {
+      keys.forEach((k) => this.inFlight.delete(k));
+    }
+  }
+
+  private async submit(s: Signable, epoch: CommitteeEpoch, signatures: Map<string, Hex>): Promise<void> {
+    const attestation = encodeAttestation(epoch.epoch, epoch.members, signatures);
+    const r = s.reports[0];
+    const call =
+      s.kind === "single"
+        ? { functionName: "chargeWithAttestation", args: [r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, attestation] }
+        : { functionName: "chargeBatchWithAttestation", args: [s.words, attestation] };
+    try {
       const sent = await this.sender.send(
-        {
-          address: this.ctx.marketplace.address,
-          abi: this.ctx.marketplace.abi,
-          functionName: "chargeWithAttestation",
-          args: [r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, encodeAttestation(epoch.epoch, epoch.members, signatures)],
-        },
-        async () => !slot.settled && !(checkFirst && (await this.settledOnChain(slot))),
+        { address: this.ctx.marketplace.address, abi: this.ctx.marketplace.abi, ...call },
+        // Last check in turn: another member may have settled all of it meanwhile (a batch of stale entries would
+        // not revert, only cost gas).
+        async () => (await this.unsettled(s.reports)).length > 0,
       );
       if (!sent) return;
-      if (sent.receipt.status === "success") {
-        this.markSettled(slot);
-        this.settlements.push({ slot: slot.key, txHash: sent.hash, firstSeen: slot.firstSeen, settledAt: Date.now() });
-        this.log.info({ slot: slot.key, tx: sent.hash, signatures: signatures.size }, "settled usage on chain");
+      const ok = sent.receipt.status === "success";
+      this.metrics.batchesSubmitted.inc({ outcome: ok ? "success" : "reverted" });
+      this.metrics.gasSpent.inc(Number(sent.receipt.gasUsed));
+      if (!ok) return;
+      const applied = this.appliedIn(sent.receipt.logs, s);
+      for (const report of s.reports) {
+        this.escrows.invalidate(report.escrowId);
+        const held = this.pending.get(report.escrowId);
+        if (applied.has(report.escrowId.toString()) && held) this.metrics.settlementLag.observe((Date.now() - held.since) / 1000);
+        this.pending.settle(report.escrowId, applied.get(report.escrowId.toString()));
       }
+      this.metrics.entriesSettled.inc(applied.size);
+      this.settledEntries += applied.size;
+      this.metrics.pending.set(this.pending.size);
+      this.log.info({ tx: sent.hash, kind: s.kind, entries: s.reports.length, applied: applied.size, signatures: signatures.size }, "settled usage on chain");
     } catch (error) {
-      // Most often another node settled first (the estimate reverts with StaleReceipt); otherwise the next tick retries.
-      if (!(await this.settledOnChain(slot).catch(() => false))) {
-        const e = error as Error & { details?: string; cause?: { data?: unknown } };
-        this.log.warn({ slot: slot.key, err: e.message.split("\n")[0], details: e.details, data: e.cause?.data }, "settlement attempt failed");
-      }
-    } finally {
-      slot.submitting = false;
+      this.metrics.batchesSubmitted.inc({ outcome: "failed" });
+      const e = error as Error & { details?: string };
+      this.log.info({ entries: s.reports.length, err: e.message.split("\n")[0], details: e.details }, "settlement not sent (settled by another member?)");
     }
   }
 
-  private async settledOnChain(slot: Slot): Promise<boolean> {
-    const escrow = await readEscrow(this.ctx, slot.escrowId);
-    if (escrow.units >= slotUnits(slot) || escrow.status !== 1) {
-      this.markSettled(slot);
-      return true;
+  /** escrowId -> cumulative units the receipt shows accounted. */
+  private appliedIn(logs: readonly { address: Address; data: Hex; topics: readonly Hex[] }[], s: Signable): Map<string, bigint> {
+    const out = new Map<string, bigint>();
+    if (s.kind === "single") {
+      out.set(s.reports[0].escrowId.toString(), s.reports[0].cumulativeUnits);
+      return out;
     }
-    return false;
-  }
-
-  private markSettled(slot: Slot): void {
-    slot.settled = true;
-    this.runAfterSettled(slot);
-    clearTimeout(slot.submitTimer);
-    this.journal.settle(slot.key);
-  }
-
-  // ------------------------------------------------------------------ equivocation
-
-  private checkEquivocation(slot: Slot, signer: Address): void {
-    const key = signer.toLowerCase();
-    if (this.slashing.has(key)) return;
-    const signed: { group: ContentGroup; epoch: string; signature: Hex }[] = [];
-    for (const group of slot.groups.values()) {
-      for (const [epoch, sigs] of group.signatures) {
-        const signature = sigs.get(key);
-        if (signature) {
-          signed.push({ group, epoch, signature });
-          break;
+    for (const log of logs) {
+      if (log.address.toLowerCase() !== this.ctx.marketplace.address.toLowerCase()) continue;
+      try {
+        const event = decodeEventLog({ abi: [USAGE_BATCH_CHARGED], data: log.data, topics: log.topics as [Hex, ...Hex[]] });
+        for (const word of event.args.applied) {
+          const a = decodeApplied(word);
+          out.set(a.escrowId.toString(), a.cumulativeUnits);
         }
+      } catch {
+        // another event
       }
     }
-    if (signed.length < 2) return;
-    this.slashing.add(key);
-    const [a, b] = signed;
-    const evidence = (s: (typeof signed)[number]) => ({
-      cumulativeUnits: s.group.report.cumulativeUnits,
-      resultDigest: s.group.report.resultDigest,
-      epoch: BigInt(s.epoch),
-      signature: toCompact(s.signature),
+    return out;
+  }
+
+  private async unsettled(reports: UsageReport[]): Promise<UsageReport[]> {
+    const fresh = await this.escrows.readFresh(reports.map((r) => r.escrowId));
+    return reports.filter((r) => {
+      const e = fresh.get(r.escrowId.toString())!;
+      if (e.status !== 1 || e.units >= r.cumulativeUnits) {
+        this.pending.settle(r.escrowId, e.status !== 1 ? undefined : e.units);
+        return false;
+      }
+      return true;
     });
-    this.log.warn({ member: signer, slot: slot.key }, "member signed two different reports: proving equivocation");
-    const prove = () => this.sender
-      .send({
-        address: this.ctx.committee.address,
-        abi: this.ctx.committee.abi,
-        functionName: "proveEquivocation",
-        args: [signer, this.ctx.marketplace.address, slot.escrowId, slot.sequence, evidence(a), evidence(b)],
-      })
-      .then((sent) => sent!.receipt)
-      .then((receipt) => this.log.info({ member: signer, tx: receipt.transactionHash }, "equivocation proven; member slashed"))
-      .catch((error: Error) => this.log.info({ member: signer, err: error.message.split("\n")[0] }, "equivocation proof not applied (already slashed?)"));
-    // Slashing removes the member: on a committee at its minimum size that would stop every attestation, this
-    // slot's honest one included. So the proof goes out once the slot is settled (or dropped); the evidence keeps.
-    if (slot.settled) void prove();
-    else slot.afterSettled = prove;
   }
 
-  private runAfterSettled(slot: Slot): void {
-    const work = slot.afterSettled;
-    slot.afterSettled = undefined;
-    work?.();
-  }
-
-  // ------------------------------------------------------------------ bookkeeping
-
-  private slotFor(report: UsageReport): Slot {
-    const key = slotKey(report);
-    let slot = this.slots.get(key);
-    if (!slot) {
-      slot = { key, escrowId: report.escrowId, sequence: report.sequence, groups: new Map(), settled: false, submitting: false, firstSeen: Date.now() };
-      this.slots.set(key, slot);
-    }
-    return slot;
-  }
-
-  private groupFor(slot: Slot, report: UsageReport): ContentGroup {
-    const contentId = reportContentId(report);
-    let group = slot.groups.get(contentId);
-    if (!group) {
-      group = { report, contentId, signatures: new Map() };
-      slot.groups.set(contentId, group);
-    }
-    return group;
-  }
-
-  private share(group: ContentGroup): void {
-    const attestations: { signer: string; epoch: string; signature: Hex }[] = [];
-    for (const [epoch, sigs] of group.signatures) {
-      for (const [signer, signature] of sigs) attestations.push({ signer, epoch, signature });
-    }
-    this.gossip.broadcast("/gossip", { report: reportToJson(group.report), attestations });
-  }
+  // ------------------------------------------------------------------ chain sync
 
   private async refreshEpoch(): Promise<CommitteeEpoch> {
-    const epoch = await readCommitteeEpoch(this.ctx);
-    this.epochs.set(epoch.epoch.toString(), epoch);
-    this.current = epoch;
-    this.epochReadAt = Date.now();
-    return epoch;
+    this.current = await readCommitteeEpoch(this.ctx);
+    return this.current;
   }
 
-  /**
-   * The committee as read at most one gossip interval ago. Reading it for every message would cost three calls per
-   * gossip; a signature under an epoch replaced meanwhile stays valid through the committee's grace period, and
-   * tick() re-signs under the new one.
-   */
-  private async recentEpoch(): Promise<CommitteeEpoch> {
-    if (this.current && Date.now() - this.epochReadAt < this.options.gossipIntervalMs) return this.current;
-    return this.refreshEpoch();
+  /** The stagger is at least three average block times over the last 20 blocks (capped at 10 s a block). */
+  private async measureBlockTime(): Promise<void> {
+    const head = await this.ctx.publicClient.getBlock({ blockTag: "latest" });
+    if (head.number < 20n) return;
+    const past = await this.ctx.publicClient.getBlock({ blockNumber: head.number - 20n });
+    const blockMs = Math.min(10_000, (Number(head.timestamp - past.timestamp) * 1000) / 20);
+    this.staggerMs = Math.max(this.options.submitStaggerMs, Math.round(3 * blockMs));
   }
 
-  /** Marks slots settled from the chain's charge and close events since the last scan. */
+  /** Drops pending usage the chain accounted (any path: attested, batch, receipt) or can no longer charge. */
   private async syncSettlements(): Promise<void> {
     const head = await this.ctx.publicClient.getBlockNumber();
-    const from = this.settledCursor ?? head;
+    const from = this.scanCursor ?? head;
     if (from > head) return;
-    const { charged, closed } = await readSettledSince(this.ctx, from, head);
-    this.settledCursor = head + 1n;
-    const closedSet = new Set(closed);
-    for (const slot of this.slots.values()) {
-      if (slot.settled) continue;
-      if (closedSet.has(slot.escrowId) || charged.some((c) => c.escrowId === slot.escrowId && c.cumulativeUnits >= slotUnits(slot))) {
-        this.markSettled(slot);
-      }
+    const to = from + this.options.logRangeBlocks - 1n < head ? from + this.options.logRangeBlocks - 1n : head;
+    const { charged, closed } = await readSettledSince(this.ctx, from, to);
+    this.scanCursor = to + 1n;
+    this.metrics.chainLagBlocks.set(Number(head - to));
+    for (const c of charged) {
+      this.escrows.invalidate(c.escrowId);
+      this.pending.settle(c.escrowId, c.cumulativeUnits);
+    }
+    for (const id of closed) {
+      this.escrows.invalidate(id);
+      this.pending.settle(id);
     }
   }
 
-  /**
-   * Re-shares unsettled reports (peers that were down catch up), re-signs them under a new epoch, retries settlement
-   * and forgets old ones. Chain reads per tick are constant: the committee, the head and one log query.
-   */
-  private async tick(): Promise<void> {
-    let epoch: CommitteeEpoch;
-    try {
-      [epoch] = await Promise.all([this.refreshEpoch(), this.snapshot.refresh()]);
-      await this.syncSettlements();
-    } catch (error) {
-      this.log.warn({ err: (error as Error).message.split("\n")[0] }, "chain unreachable");
-      return;
+  /** Forgets signed positions of a page of escrows that can never be charged again. */
+  private async prunePositions(): Promise<void> {
+    const page = this.store.positionEscrows(this.pruneCursor, 50);
+    this.pruneCursor = page.length < 50 ? "" : page[page.length - 1];
+    const now = this.clock.chainNow();
+    for (const id of page) {
+      const escrow = await this.escrows.get(BigInt(id));
+      if (escrow.status !== 1 || now > (await lastChargeAt(this.ctx, escrow))) this.store.prunePositions(BigInt(id));
     }
-    const epochKey = epoch.epoch.toString();
-    for (const [key, slot] of this.slots) {
-      // Settled or expired slots are forgotten after the TTL: memory stays bounded on a long-running node, and a
-      // late message about such a slot is refused by validation (its units are no longer beyond what the chain accounted).
-      if (Date.now() - slot.firstSeen > this.options.reportTtlMs && slot.settled && !slot.submitting) {
-        this.slots.delete(key);
-        continue;
-      }
-      if (slot.settled) continue;
-      if (Date.now() - slot.firstSeen > this.options.reportTtlMs) {
-        slot.settled = true;
-        this.runAfterSettled(slot);
-        continue;
-      }
-      const signed = this.journal.signedFor(slot.key);
-      const group = signed && slot.groups.get(signed.contentId);
-      if (!group) continue;
-      if (!signed.signatures[epochKey]) await this.signOnce(slot, group).catch(() => undefined);
-      this.share(group);
-      this.maybeSettle(slot, group);
+  }
+
+  /** One pass: sync with the chain, propose what is due, send deferred proofs. Never overlaps itself. */
+  async tick(): Promise<void> {
+    if (this.ticking) return;
+    this.ticking = true;
+    try {
+      const [epoch] = await Promise.all([this.refreshEpoch(), this.clock.refresh(), this.escrows.refreshCount()]);
+      await this.syncSettlements();
+      if (++this.ticks % 30 === 0) await this.measureBlockTime();
+      await this.proposeDue(epoch);
+      await this.prunePositions();
+      this.watch.flush((id) => this.pending.get(id) !== undefined || this.inFlight.has(id.toString()));
+    } catch (error) {
+      this.log.warn({ err: (error as Error).message.split("\n")[0] }, "chain unreachable; retrying next tick");
+    } finally {
+      this.ticking = false;
     }
   }
 }

@@ -1,30 +1,21 @@
 /**
  * The node's HTTP API:
- *   POST /reports  {report}                    a provider or orchestrator submits a usage report -> this node's signature
- *   POST /gossip   {report, attestations[]}    peers share reports and signatures
- *   GET  /health                               liveness, membership and epoch
+ *   POST /reports  {report}             a provider's gateway submits a usage report -> {status: pending|superseded}
+ *   POST /batches  proposal             another member proposes a batch (see attestation.ts) -> this node's signature
+ *   POST /settle   {escrowId}           a renter or provider asks for the escrow's pending usage to be settled now
+ *   GET  /health                        liveness, membership, epoch, pending escrows
+ *   GET  /metrics                       Prometheus metrics
  */
 import http from "node:http";
-import type { Address, Hex } from "viem";
 import { BadRequest, WorkerError } from "../shared/errors";
-import { readJson, sendError, sendJson } from "../shared/http";
+import { readJson, sendError, sendJson, sendMetrics } from "../shared/http";
 import type { Logger } from "../shared/logger";
 import type { ConsensusNode } from "./node";
-import { parseReport, type MemberSignature } from "../shared/usage-report";
+import { parseReport } from "../shared/usage-report";
 
-const BODY_LIMIT = 64 * 1024;
-
-function parseAttestations(input: unknown): MemberSignature[] {
-  if (input === undefined) return [];
-  if (!Array.isArray(input) || input.length > 512) throw new BadRequest("attestations must be an array (at most 512)");
-  return input.map((a, i) => {
-    const { signer, epoch, signature } = (a ?? {}) as Record<string, unknown>;
-    if (typeof signer !== "string" || !/^0x[0-9a-fA-F]{40}$/.test(signer)) throw new BadRequest(`attestations[${i}].signer must be an address`);
-    if (typeof epoch !== "string" || !/^\d{1,20}$/.test(epoch)) throw new BadRequest(`attestations[${i}].epoch must be a decimal string`);
-    if (typeof signature !== "string" || !/^0x[0-9a-fA-F]{130}$/.test(signature)) throw new BadRequest(`attestations[${i}].signature must be a 65-byte hex signature`);
-    return { signer: signer as Address, epoch: BigInt(epoch), signature: signature as Hex };
-  });
-}
+const REPORT_BODY_LIMIT = 64 * 1024;
+/** A full batch of reports with their authorizations. */
+const PROPOSAL_BODY_LIMIT = 1024 * 1024;
 
 export function createServer(node: ConsensusNode, log: Logger): http.Server {
   return http.createServer(async (req, res) => {
@@ -39,16 +30,27 @@ export function createServer(node: ConsensusNode, log: Logger): http.Server {
           quorum: epoch?.quorum,
           member: epoch?.members.some((m) => m.toLowerCase() === node.address.toLowerCase()) ?? false,
           pending: node.pendingCount(),
+          settledEntries: node.settledEntries,
         });
         return;
       }
-      if (req.method === "POST" && (req.url === "/reports" || req.url === "/gossip")) {
-        const body = (await readJson(req, BODY_LIMIT)) as Record<string, unknown> | null;
+      if (req.method === "GET" && req.url === "/metrics") return await sendMetrics(res, node.metrics.registry);
+      if (req.method === "POST" && req.url === "/reports") {
+        const body = (await readJson(req, REPORT_BODY_LIMIT)) as Record<string, unknown> | null;
         if (typeof body !== "object" || body === null) throw new BadRequest("body must be a JSON object with a report");
-        const report = parseReport(body.report);
-        const attestations = req.url === "/gossip" ? parseAttestations(body.attestations) : [];
-        const result = await node.receive(report, attestations);
-        sendJson(res, 200, result);
+        sendJson(res, 200, await node.receiveReport(parseReport(body.report)));
+        return;
+      }
+      if (req.method === "POST" && req.url === "/batches") {
+        sendJson(res, 200, await node.signProposal(await readJson(req, PROPOSAL_BODY_LIMIT)));
+        return;
+      }
+      if (req.method === "POST" && req.url === "/settle") {
+        const body = (await readJson(req, 1024)) as Record<string, unknown> | null;
+        const id = body?.escrowId;
+        if (typeof id !== "string" || !/^\d{1,20}$/.test(id)) throw new BadRequest("escrowId must be a decimal string");
+        if (!node.requestSettlement(BigInt(id))) throw new WorkerError(`no pending usage of escrow ${id} here`, "nothing-pending", 404);
+        sendJson(res, 202, { status: "requested", escrowId: id });
         return;
       }
       throw new WorkerError(`no route for ${req.method} ${req.url}`, "not-found", 404);

@@ -6,9 +6,8 @@
  * the listing's provider signed the report.
  */
 import type { Address } from "viem";
-import type { ChainReader } from "../shared/chain";
-import { latestTimestamp, readEscrow, readListing } from "../shared/chain";
-import { lastChargeAt } from "../shared/terms-cache";
+import type { ChainReader, Escrow } from "../shared/chain";
+import { latestTimestamp } from "../shared/chain";
 import { ReportRejected } from "../shared/errors";
 import { recoverProvider, type UsageReport } from "../shared/usage-report";
 import { recoverRenter, usageResultDigest } from "../shared/authorization";
@@ -19,32 +18,19 @@ export interface ValidatedReport {
   amount: bigint;
 }
 
-/**
- * What a node reads rarely instead of per report: a listing's provider (fixed when listed) and the chain clock's offset from this machine's (a local chain's
- * clock may run ahead). refresh() runs on every tick. Terms versions are cached in shared/terms-cache.ts.
- */
-export class ChainSnapshot {
-  private readonly providers = new Map<bigint, Address>();
-  private clockOffset = 0n;
+/** The chain clock's offset from this machine's (a local chain's clock may run ahead); refresh() runs on every tick. */
+export class ChainClockOffset {
+  private offset = 0n;
 
   constructor(private readonly ctx: ChainReader) {}
 
   async refresh(): Promise<void> {
     const chainNow = await latestTimestamp(this.ctx);
-    this.clockOffset = chainNow - BigInt(Math.floor(Date.now() / 1000));
+    this.offset = chainNow - BigInt(Math.floor(Date.now() / 1000));
   }
 
   chainNow(): bigint {
-    return BigInt(Math.floor(Date.now() / 1000)) + this.clockOffset;
-  }
-
-  async provider(listingId: bigint): Promise<Address> {
-    let provider = this.providers.get(listingId);
-    if (!provider) {
-      provider = (await readListing(this.ctx, listingId)).provider;
-      this.providers.set(listingId, provider);
-    }
-    return provider;
+    return BigInt(Math.floor(Date.now() / 1000)) + this.offset;
   }
 }
 
@@ -76,16 +62,17 @@ async function checkAuthorization(ctx: ChainReader, report: UsageReport, renter:
   }
 }
 
-export async function validateReport(ctx: ChainReader, snapshot: ChainSnapshot, report: UsageReport): Promise<ValidatedReport> {
-  const escrow = await readEscrow(ctx, report.escrowId);
-  const now = snapshot.chainNow();
+/**
+ * What the chain would refuse or skip anyway, checked against the node's (possibly slightly stale) copy of the
+ * escrow so junk is turned away before it costs a signature check or any state.
+ */
+export function checkAgainstEscrow(escrow: Escrow, lastChargeAt: bigint, now: bigint, report: UsageReport): ValidatedReport {
   if (escrow.status !== 1) {
     throw new ReportRejected("escrow-not-open", `escrow ${report.escrowId} is not open`, { status: escrow.status });
   }
-  const last = await lastChargeAt(ctx, escrow);
-  if (now > last) {
+  if (now > lastChargeAt) {
     throw new ReportRejected("escrow-expired", `escrow ${report.escrowId} can no longer be charged`, {
-      lastChargeAt: last.toString(),
+      lastChargeAt: lastChargeAt.toString(),
     });
   }
   if (report.cumulativeUnits <= escrow.units) {
@@ -102,8 +89,15 @@ export async function validateReport(ctx: ChainReader, snapshot: ChainSnapshot, 
       available: available.toString(),
     });
   }
-  await checkAuthorization(ctx, report, escrow.renter);
-  const provider = await snapshot.provider(escrow.listingId);
+  return { report, units, amount };
+}
+
+/**
+ * What only signatures can prove: the escrow's renter authorized the request and these units, and the listing's
+ * provider signed the report. This is what a node's attestation vouches for; the chain checks the rest.
+ */
+export async function checkSignatures(ctx: ChainReader, report: UsageReport, renter: Address, provider: Address): Promise<void> {
+  await checkAuthorization(ctx, report, renter);
   let signer: string;
   try {
     signer = await recoverProvider(ctx.domain, report);
@@ -116,5 +110,4 @@ export async function validateReport(ctx: ChainReader, snapshot: ChainSnapshot, 
       signer,
     });
   }
-  return { report, units, amount };
 }

@@ -11,7 +11,7 @@
  *                       beside it in reports.jsonl until the chain has accounted it
  *   CONSENSUS_NODES     required comma-separated node URLs: every report is handed to them until it settles
  *   CREDIT_WINDOW_UNITS units served beyond the renter's latest acknowledgement before a 402 (default 4096)
- *   SETTLE_INTERVAL_MS, REPORT_RESEND_MS, RECEIPT_FALLBACK_MS   settler timing (defaults 5000, 30000, 120000)
+ *   SETTLE_INTERVAL_MS, REPORT_RESEND_MS, RECEIPT_FALLBACK_MS   settler timing (defaults 5000, 30000, 900000)
  *   LOG_LEVEL
  */
 import path from "node:path";

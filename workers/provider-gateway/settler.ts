@@ -33,7 +33,9 @@ export interface SettlerOptions {
 export const DEFAULT_SETTLER_OPTIONS: SettlerOptions = {
   intervalMs: 5_000,
   resendAfterMs: 30_000,
-  receiptFallbackMs: 120_000,
+  // Longer than the nodes' default settlement age (10 min, workers/consensus/policy.ts): the committee settles
+  // coalesced usage in batches, and the receipt path is the fallback for when it does not.
+  receiptFallbackMs: 900_000,
   closingMarginSeconds: 300n,
 };
 
