@@ -145,7 +145,7 @@ describe("consensus nodes end to end", { timeout: 600_000 }, () => {
     const conflicting = await post(nodes[2].url, "/reports", { report: await providerReport(escrowId, 3_001n, 1n) });
     assert.equal(conflicting.status, 409);
     assert.equal(conflicting.json.error.code, "conflicting-report");
-    assert.ok(fs.existsSync(path.join(nodes[2].stateDir, "journal.json")));
+    assert.ok(fs.existsSync(path.join(nodes[2].stateDir, "node.sqlite")));
   });
 
   test("a lying node never gets its inflated amount settled, and its equivocation is slashed", async () => {
