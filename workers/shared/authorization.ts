@@ -10,9 +10,7 @@
 import {
   concat,
   encodeAbiParameters,
-  hashTypedData,
   keccak256,
-  recoverTypedDataAddress,
   toBytes,
   type Address,
   type Hex,
@@ -20,6 +18,7 @@ import {
 } from "viem";
 import type { LocalAccount } from "viem/accounts";
 import { BadRequest, Unauthorized } from "./errors";
+import { recoverTypedSigner, typedDataDigest } from "./recover";
 
 export interface UsageAuthorization {
   escrowId: bigint;
@@ -68,12 +67,14 @@ export async function signAuthorization(
   return { ...a, signature };
 }
 
+/** The renter who signed `a` (async for callers; synchronous work in recover.ts, OpenZeppelin ECDSA's rules). */
 export async function recoverRenter(domain: TypedDataDomain, a: UsageAuthorization): Promise<Address> {
-  return recoverTypedDataAddress({ domain, types: AUTHORIZATION_TYPES, primaryType: "UsageAuthorization", message: message(a), signature: a.signature });
+  return recoverTypedSigner(domain, AUTHORIZATION_TYPES, "UsageAuthorization", message(a), a.signature);
 }
 
+/** The EIP-712 digest of `a` (hashTypedData's value, through recover.ts's precomputed path). */
 export function authorizationHash(domain: TypedDataDomain, a: Omit<UsageAuthorization, "signature">): Hex {
-  return hashTypedData({ domain, types: AUTHORIZATION_TYPES, primaryType: "UsageAuthorization", message: message(a) });
+  return typedDataDigest(domain, AUTHORIZATION_TYPES, "UsageAuthorization", message(a));
 }
 
 /**

@@ -11,7 +11,7 @@
  */
 import { concat, keccak256, pad, toHex, type Address, type Hex, type TypedDataDomain } from "viem";
 import type { LocalAccount } from "viem/accounts";
-import { recoverTypedDataAddress } from "viem";
+import { recoverTypedSigner } from "./recover";
 
 export interface BatchEntry {
   escrowId: bigint;
@@ -79,6 +79,7 @@ export async function signBatch(account: LocalAccount, domain: TypedDataDomain, 
   return account.signTypedData({ domain, types: BATCH_TYPES, primaryType: "UsageBatch", message: { marketplace, entriesHash: hash, epoch } });
 }
 
+/** A member's signature's signer (async for callers; synchronous work in recover.ts, OpenZeppelin ECDSA's rules). */
 export async function recoverBatchSigner(domain: TypedDataDomain, marketplace: Address, hash: Hex, epoch: bigint, signature: Hex): Promise<Address> {
-  return recoverTypedDataAddress({ domain, types: BATCH_TYPES, primaryType: "UsageBatch", message: { marketplace, entriesHash: hash, epoch }, signature });
+  return recoverTypedSigner(domain, BATCH_TYPES, "UsageBatch", { marketplace, entriesHash: hash, epoch }, signature);
 }

@@ -7,7 +7,7 @@
  */
 import { encodeAbiParameters, keccak256, type Address, type Hex, type TypedDataDomain } from "viem";
 import type { LocalAccount } from "viem/accounts";
-import { recoverTypedDataAddress } from "viem";
+import { recoverTypedSigner } from "./recover";
 import { BadRequest } from "./errors";
 import { authorizationToJson, MAX_UINT256, MAX_UINT64, parseAuthorizationJson, type AuthorizationJson, type UsageAuthorization } from "./authorization";
 
@@ -140,14 +140,18 @@ export async function signProviderReport(
   });
 }
 
+/**
+ * The report's signer. Async for its callers' sake; the work is synchronous (recover.ts, ~0.5 ms instead of viem's
+ * ~3.5 ms) and throws InvalidSignatureError for what OpenZeppelin's ECDSA would reject (high s, v not 27/28, ...).
+ */
 export async function recoverProvider(domain: TypedDataDomain, r: UsageReport): Promise<Address> {
-  return recoverTypedDataAddress({
+  return recoverTypedSigner(
     domain,
-    types: PROVIDER_REPORT_TYPES,
-    primaryType: "ProviderUsageReport",
-    message: { escrowId: r.escrowId, cumulativeUnits: r.cumulativeUnits, sequence: r.sequence, resultDigest: r.resultDigest },
-    signature: r.providerSignature,
-  });
+    PROVIDER_REPORT_TYPES,
+    "ProviderUsageReport",
+    { escrowId: r.escrowId, cumulativeUnits: r.cumulativeUnits, sequence: r.sequence, resultDigest: r.resultDigest },
+    r.providerSignature,
+  );
 }
 
 /** A member's signature over a report, for `marketplace` (the contract that will consume it) in `epoch`. */
@@ -173,13 +177,13 @@ export async function recoverAttester(
   signature: Hex,
   marketplace: Address,
 ): Promise<Address> {
-  return recoverTypedDataAddress({
+  return recoverTypedSigner(
     domain,
-    types: ATTESTATION_TYPES,
-    primaryType: "UsageAttestation",
-    message: { marketplace, escrowId: r.escrowId, cumulativeUnits: r.cumulativeUnits, sequence: r.sequence, resultDigest: r.resultDigest, epoch },
+    ATTESTATION_TYPES,
+    "UsageAttestation",
+    { marketplace, escrowId: r.escrowId, cumulativeUnits: r.cumulativeUnits, sequence: r.sequence, resultDigest: r.resultDigest, epoch },
     signature,
-  });
+  );
 }
 
 /** EIP-2098 compact form [r, yParityAndS] the committee contract takes. */
