@@ -1,5 +1,5 @@
 /**
- * Test double for a Byzantine committee member: for every report it hears of, it proposes to its peers a copy with
+ * Test double for a Byzantine committee member: for every report it hears of (from a gateway or in a peer's proposal), it proposes to its peers a copy with
  * five times the units AND the honest report, both signed by it, hoping the inflated one settles; it also signs
  * whatever its peers propose. It uses the real signing code; only the behaviour is dishonest. Configured like a
  * consensus node (CONSENSUS_NODE_KEY, RPC_URL, CONSENSUS_PORT, CONSENSUS_PEERS, NETWORK).
@@ -27,22 +27,26 @@ async function main() {
     );
   };
 
+  /** Once per position: an inflated copy, then the honest report, each signed and proposed to every peer. */
+  const lie = async (honest: UsageReport) => {
+    const key = `${honest.escrowId}:${honest.sequence}`;
+    if (seen.has(key)) return;
+    seen.add(key);
+    await propose({ ...honest, cumulativeUnits: honest.cumulativeUnits * 5n }).catch(() => undefined);
+    await propose(honest).catch(() => undefined);
+  };
+
   const server = http.createServer(async (req, res) => {
     if (req.method === "GET" && req.url === "/health") return sendJson(res, 200, { status: "ok", address: account.address, liar: true });
     try {
       const body = (await readJson(req, 1024 * 1024)) as { report?: unknown };
       if (req.url === "/batches") {
         const proposal = parseProposal(body);
+        for (const report of proposal.reports) void lie(report);
         const signature = await signSignable(ctx, signable(proposal.reports), proposal.epoch);
         return sendJson(res, 200, { signer: account.address, epoch: proposal.epoch.toString(), signature });
       }
-      const honest = parseReport(body.report);
-      const key = `${honest.escrowId}:${honest.sequence}`;
-      if (!seen.has(key)) {
-        seen.add(key);
-        await propose({ ...honest, cumulativeUnits: honest.cumulativeUnits * 5n });
-        await propose(honest);
-      }
+      await lie(parseReport(body.report));
       sendJson(res, 200, { status: "pending" });
     } catch (error) {
       sendJson(res, 400, { error: { code: "bad-request", message: (error as Error).message } });
