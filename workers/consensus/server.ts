@@ -2,7 +2,7 @@
  * The node's HTTP API:
  *   POST /reports  {report}             a provider's gateway submits a usage report -> {status: pending|superseded}
  *   POST /batches  proposal             another member proposes a batch (see attestation.ts) -> this node's signature
- *   POST /settle   {escrowId}           a renter or provider asks for the escrow's pending usage to be settled now
+ *   POST /settle   {escrowId|escrowIds} a renter or provider asks for escrows' pending usage to be settled now
  *   GET  /health                        liveness, membership, epoch, pending escrows
  *   GET  /metrics                       Prometheus metrics
  */
@@ -30,6 +30,7 @@ export function createServer(node: ConsensusNode, log: Logger): http.Server {
           quorum: epoch?.quorum,
           member: epoch?.members.some((m) => m.toLowerCase() === node.address.toLowerCase()) ?? false,
           pending: node.pendingCount(),
+          positions: node.store.positionCount(),
           settledEntries: node.settledEntries,
         });
         return;
@@ -46,11 +47,14 @@ export function createServer(node: ConsensusNode, log: Logger): http.Server {
         return;
       }
       if (req.method === "POST" && req.url === "/settle") {
-        const body = (await readJson(req, 1024)) as Record<string, unknown> | null;
-        const id = body?.escrowId;
-        if (typeof id !== "string" || !/^\d{1,20}$/.test(id)) throw new BadRequest("escrowId must be a decimal string");
-        if (!node.requestSettlement(BigInt(id))) throw new WorkerError(`no pending usage of escrow ${id} here`, "nothing-pending", 404);
-        sendJson(res, 202, { status: "requested", escrowId: id });
+        const body = (await readJson(req, 64 * 1024)) as Record<string, unknown> | null;
+        const raw = body?.escrowIds ?? (body?.escrowId === undefined ? undefined : [body.escrowId]);
+        if (!Array.isArray(raw) || raw.length === 0 || raw.length > 1_000 || raw.some((id) => typeof id !== "string" || !/^\d{1,20}$/.test(id))) {
+          throw new BadRequest("escrowId (or escrowIds, 1..1000) must be decimal strings");
+        }
+        const requested = (raw as string[]).filter((id) => node.requestSettlement(BigInt(id)));
+        if (requested.length === 0) throw new WorkerError("no pending usage of these escrows here", "nothing-pending", 404);
+        sendJson(res, 202, { status: "requested", escrowIds: requested });
         return;
       }
       throw new WorkerError(`no route for ${req.method} ${req.url}`, "not-found", 404);
