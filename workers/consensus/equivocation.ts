@@ -9,11 +9,14 @@ import type { Address, Hex } from "viem";
 import type { ChainContext } from "../shared/chain";
 import type { Logger } from "../shared/logger";
 import type { TransactionSender } from "../shared/sender";
+import { decodeEntries } from "../shared/batch";
 import { reportContentId, toCompact } from "../shared/usage-report";
 import type { Signable } from "./attestation";
 
+/** Only the signed words are kept (not the reports with their authorizations): memory per position stays small. */
 interface Evidence {
-  signable: Signable;
+  kind: Signable["kind"];
+  words: Hex[];
   index: number;
   epoch: bigint;
   signature: Hex;
@@ -41,7 +44,7 @@ export class EquivocationWatch {
     private readonly sender: TransactionSender,
     private readonly log: Logger,
     private readonly onProof: () => void,
-    private readonly maxPositions = 50_000,
+    private readonly maxPositions = 20_000,
   ) {}
 
   /** Records a verified signature of `member` over `s`; queues a proof if it contradicts an earlier one. */
@@ -58,13 +61,13 @@ export class EquivocationWatch {
       }
       const earlier = byMember.get(key);
       if (!earlier) {
-        byMember.set(key, { signable: s, index, epoch, signature, contentId });
+        byMember.set(key, { kind: s.kind, words: s.words, index, epoch, signature, contentId });
         return;
       }
       if (earlier.contentId === contentId || this.proving.has(key)) return;
       this.proving.add(key);
       this.log.warn({ member, position }, "member signed two contents for one position: proving equivocation");
-      this.queue.push({ member, escrowId: report.escrowId, a: earlier, b: { signable: s, index, epoch, signature, contentId }, at: Date.now() });
+      this.queue.push({ member, escrowId: report.escrowId, a: earlier, b: { kind: s.kind, words: s.words, index, epoch, signature, contentId }, at: Date.now() });
     });
   }
 
@@ -79,20 +82,21 @@ export class EquivocationWatch {
   }
 
   private async prove({ member, a, b }: Proof): Promise<void> {
-    const batch = (e: Evidence) => ({ entries: e.signable.words, index: BigInt(e.index), epoch: e.epoch, signature: toCompact(e.signature) });
+    const batch = (e: Evidence) => ({ entries: e.words, index: BigInt(e.index), epoch: e.epoch, signature: toCompact(e.signature) });
+    const entry = (e: Evidence) => decodeEntries(e.words.slice(2 * e.index, 2 * e.index + 2))[0];
     const single = (e: Evidence) => {
-      const r = e.signable.reports[e.index];
+      const r = entry(e);
       return { cumulativeUnits: r.cumulativeUnits, resultDigest: r.resultDigest, epoch: e.epoch, signature: toCompact(e.signature) };
     };
-    const r = a.signable.reports[a.index];
+    const r = entry(a);
     const market = this.ctx.marketplace.address;
     let call: { functionName: string; args: unknown[] };
-    if (a.signable.kind === "single" && b.signable.kind === "single") {
+    if (a.kind === "single" && b.kind === "single") {
       call = { functionName: "proveEquivocation", args: [member, market, r.escrowId, r.sequence, single(a), single(b)] };
-    } else if (a.signable.kind === "batch" && b.signable.kind === "batch") {
+    } else if (a.kind === "batch" && b.kind === "batch") {
       call = { functionName: "proveBatchEquivocation", args: [member, market, batch(a), batch(b)] };
     } else {
-      const [s, m] = a.signable.kind === "single" ? [a, b] : [b, a];
+      const [s, m] = a.kind === "single" ? [a, b] : [b, a];
       call = { functionName: "proveMixedEquivocation", args: [member, market, r.escrowId, r.sequence, single(s), batch(m)] };
     }
     try {

@@ -395,7 +395,7 @@ export class ConsensusNode {
         await this.submit(s, epoch, signatures);
         return;
       }
-      this.log.info({ entries: reports.length, signatures: signatures.size, quorum: epoch.quorum, invalid: invalid.size }, "proposal short of a quorum");
+      this.log.debug({ entries: reports.length, signatures: signatures.size, quorum: epoch.quorum, invalid: invalid.size }, "proposal short of a quorum");
       if (retry && invalid.size > 0) {
         keys.forEach((k) => this.inFlight.delete(k));
         await this.propose(reports.filter((_, i) => !invalid.has(i)), epoch, false);
@@ -500,9 +500,9 @@ export class ConsensusNode {
     const from = this.scanCursor ?? head;
     if (from > head) return;
     const to = from + this.options.logRangeBlocks - 1n < head ? from + this.options.logRangeBlocks - 1n : head;
-    const { charged, closed } = await readSettledSince(this.ctx, from, to);
-    this.scanCursor = to + 1n;
-    this.metrics.chainLagBlocks.set(Number(head - to));
+    const { charged, closed, scannedTo } = await readSettledSince(this.ctx, from, to);
+    this.scanCursor = scannedTo + 1n;
+    this.metrics.chainLagBlocks.set(Number(head - scannedTo));
     for (const c of charged) {
       this.escrows.invalidate(c.escrowId);
       this.pending.settle(c.escrowId, c.cumulativeUnits);
