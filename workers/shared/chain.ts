@@ -3,13 +3,17 @@
  * RPC, so one configuration works against a local node, Amoy or Polygon.
  */
 import {
+  parseAbiItem,
   createPublicClient,
   createWalletClient,
   defineChain,
   http,
+  type Abi,
+  type AbiEvent,
   type Address,
   type Chain,
   type Hex,
+  type Log,
   type PublicClient,
   type TransactionReceipt,
   type Transport,
@@ -19,6 +23,7 @@ import {
 import { hardhat, polygon, polygonAmoy } from "viem/chains";
 import type { LocalAccount } from "viem/accounts";
 import { ConfigError } from "../../config/env";
+import { decodeApplied } from "./batch";
 import { loadDeployment, type DeployedContract } from "./deployment";
 
 export interface Escrow {
@@ -197,27 +202,111 @@ export async function receiptOf(ctx: ChainContext, hash: Hex): Promise<Transacti
   }
 }
 
-/**
- * Usage charged (cumulative units now accounted per escrow) and escrows closed between two blocks: one log query
- * instead of a read per pending report.
- */
-export async function readSettledSince(
-  ctx: ChainReader,
-  fromBlock: bigint,
-  toBlock: bigint,
-): Promise<{ charged: { escrowId: bigint; cumulativeUnits: bigint }[]; closed: bigint[] }> {
-  const logs = await ctx.publicClient.getContractEvents({
-    address: ctx.marketplace.address,
-    abi: ctx.marketplace.abi,
-    eventName: undefined,
-    fromBlock,
-    toBlock,
-  });
-  const charged: { escrowId: bigint; cumulativeUnits: bigint }[] = [];
-  const closed: bigint[] = [];
-  for (const log of logs as unknown as { eventName: string; args: Record<string, unknown> }[]) {
-    if (log.eventName === "UsageCharged") charged.push({ escrowId: log.args.escrowId as bigint, cumulativeUnits: log.args.cumulativeUnits as bigint });
-    if (log.eventName === "EscrowClosed") closed.push(log.args.escrowId as bigint);
-  }
-  return { charged, closed };
+/** Cumulative units the chain now accounts for an escrow: from `UsageCharged`, or an applied entry of a batch. */
+export interface ChargedEntry {
+  escrowId: bigint;
+  cumulativeUnits: bigint;
+  /** Set for a batch entry (`UsageBatchCharged`): the batch and the entry's amount. */
+  batchId?: bigint;
+  amount?: bigint;
+  blockNumber: bigint;
 }
+
+export interface SettledScan {
+  charged: ChargedEntry[];
+  closed: bigint[];
+  /**
+   * The last block scanned completely: the caller's next scan starts at `scannedTo + 1`. Below `toBlock` when the
+   * scan stopped early (a range failed after its retries, or `maxRanges` was reached).
+   */
+  scannedTo: bigint;
+  /** Why the scan stopped before `toBlock`, when a range could not be read. */
+  error?: Error;
+}
+
+export interface ScanOptions {
+  /** Blocks per getLogs query (the first try of each range; a failing range is retried at half the size). Default 2,000. */
+  maxRange?: bigint;
+  /** Ranges per call: a huge backlog is eaten over several calls. Default 50. */
+  maxRanges?: number;
+  /** Retries of one range before giving up on this call. Default 3. */
+  retries?: number;
+  /** First backoff between retries, doubled each time up to maxBackoffMs. Defaults 250 and 4,000. */
+  backoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+// Explicit event items: UsageBatchCharged may not be in a deployment's ABI yet, and the scan must not depend on it.
+const USAGE_CHARGED = parseAbiItem(
+  "event UsageCharged(uint256 indexed escrowId, uint256 indexed chargeId, uint64 sequence, uint256 cumulativeUnits, uint256 units, uint256 amount, bool attested, bytes32 resultDigest, uint48 disputableUntil)",
+);
+const ESCROW_CLOSED = parseAbiItem("event EscrowClosed(uint256 indexed escrowId, address indexed closedBy, uint256 refund, bool byAgreement)");
+const USAGE_BATCH_CHARGED = parseAbiItem("event UsageBatchCharged(uint256 indexed batchId, uint256 disputableUntil, bytes32[] applied)");
+
+const scanEvents = new WeakMap<Abi, AbiEvent[]>();
+
+/** The deployment's own UsageCharged and EscrowClosed when it has them (as before), the explicit batch event always. */
+function settlementEvents(abi: Abi): AbiEvent[] {
+  let events = scanEvents.get(abi);
+  if (!events) {
+    const own = (name: string) => abi.find((item): item is AbiEvent => item.type === "event" && item.name === name);
+    events = [own("UsageCharged") ?? USAGE_CHARGED, own("EscrowClosed") ?? ESCROW_CLOSED, USAGE_BATCH_CHARGED];
+    scanEvents.set(abi, events);
+  }
+  return events;
+}
+
+/**
+ * Usage charged (cumulative units now accounted per escrow, single charges and batch entries) and escrows closed
+ * between two blocks, inclusive: one getLogs per range of at most `maxRange` blocks instead of a read per pending
+ * report. Each range is retried with backoff (and at half the size, for RPCs that cap a query's blocks or results);
+ * a range that still fails ends the call with what the ranges before it found and `scannedTo` set to their end, so
+ * the caller's cursor moves range by range and an outage never pins it, nor re-reads what was read.
+ *
+ * Throws only when not even the first range could be read (the caller's cursor stays); otherwise returns.
+ */
+export async function readSettledSince(ctx: ChainReader, fromBlock: bigint, toBlock: bigint, options: ScanOptions = {}): Promise<SettledScan> {
+  const maxRange = options.maxRange ?? 2_000n;
+  const maxRanges = options.maxRanges ?? 50;
+  const retries = options.retries ?? 3;
+  const backoffMs = options.backoffMs ?? 250;
+  const maxBackoffMs = options.maxBackoffMs ?? 4_000;
+  if (maxRange < 1n) throw new RangeError("maxRange must be at least one block");
+  const events = settlementEvents(ctx.marketplace.abi);
+  const result: SettledScan = { charged: [], closed: [], scannedTo: fromBlock - 1n };
+  for (let ranges = 0; ranges < maxRanges && result.scannedTo < toBlock; ranges++) {
+    const start = result.scannedTo + 1n;
+    let size = maxRange;
+    let logs: Log[] | undefined;
+    let end = start;
+    for (let attempt = 0; logs === undefined; attempt++) {
+      end = start + size - 1n < toBlock ? start + size - 1n : toBlock;
+      try {
+        logs = (await ctx.publicClient.getLogs({ address: ctx.marketplace.address, events, fromBlock: start, toBlock: end, strict: true })) as Log[];
+      } catch (error) {
+        if (attempt >= retries) {
+          if (ranges === 0) throw error;
+          result.error = error as Error;
+          return result;
+        }
+        await sleep(Math.min(maxBackoffMs, backoffMs * 2 ** attempt));
+        if (size > 1n) size = (size + 1n) / 2n;
+      }
+    }
+    for (const log of logs as unknown as { eventName: string; args: Record<string, unknown>; blockNumber: bigint }[]) {
+      if (log.eventName === "UsageCharged") {
+        result.charged.push({ escrowId: log.args.escrowId as bigint, cumulativeUnits: log.args.cumulativeUnits as bigint, blockNumber: log.blockNumber });
+      } else if (log.eventName === "UsageBatchCharged") {
+        for (const word of log.args.applied as Hex[]) {
+          result.charged.push({ ...decodeApplied(word), batchId: log.args.batchId as bigint, blockNumber: log.blockNumber });
+        }
+      } else if (log.eventName === "EscrowClosed") {
+        result.closed.push(log.args.escrowId as bigint);
+      }
+    }
+    result.scannedTo = end;
+  }
+  return result;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
