@@ -134,8 +134,16 @@ export const charge = onchainTable(
     status: t.text().notNull(),
     timestamp: t.bigint().notNull(),
     txHash: t.hex().notNull(),
+    /** Set for an entry of a batched settlement: the batch and the entry's position among its applied words. */
+    batchId: t.bigint(),
+    batchIndex: t.integer(),
   }),
-  (t) => ({ escrowIdx: index().on(t.escrowId), listingIdx: index().on(t.listingId), chargeIdIdx: index().on(t.chargeId) }),
+  (t) => ({
+    escrowIdx: index().on(t.escrowId),
+    listingIdx: index().on(t.listingId),
+    chargeIdIdx: index().on(t.chargeId),
+    batchIdx: index().on(t.batchId, t.listingId),
+  }),
 );
 
 export const payout = onchainTable(

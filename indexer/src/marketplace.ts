@@ -1,11 +1,20 @@
 /** ModelMarketplace: listings and prices, escrows and charges, payouts, withdrawals, disputes and slashes, ratings. */
 import { ponder } from "ponder:registry";
 import schema from "ponder:schema";
+import { and, eq } from "ponder";
 import { bumpDaily, recordEvent } from "../lib/record";
+
+/** An applied batch word: escrowId (uint64) | cumulativeUnits (uint64) | amount (uint128), as in workers/shared/batch.ts. */
+function decodeApplied(word: `0x${string}`) {
+  const w = BigInt(word);
+  return { escrowId: w >> 192n, cumulativeUnits: (w >> 128n) & ((1n << 64n) - 1n), amount: w & ((1n << 128n) - 1n) };
+}
 
 const C = "ModelMarketplace";
 /** Attested charges have a contract id that later events (settlement, dispute) refer to. */
 const attestedChargeKey = (chargeId: bigint) => `attested-${chargeId}`;
+/** An entry of a batched settlement, until a dispute gives it a contract charge id. */
+const batchEntryKey = (batchId: bigint, index: number) => `batch-${batchId}-${index}`;
 
 ponder.on("ModelMarketplace:Listed", async ({ event, context }) => {
   const a = event.args;
@@ -177,7 +186,10 @@ ponder.on("ModelMarketplace:ChargeDisputed", async ({ event, context }) => {
       paidToProvider: null, byDefault: null, amount: null, resolver: null, resolvedAt: null,
     })
     .onConflictDoNothing();
-  await context.db.update(schema.charge, { id: attestedChargeKey(chargeId) }).set({ status: "disputed" });
+  // A disputed batch entry has no row under its new charge id yet: BatchEntryDisputed (emitted next) moves it.
+  if (await context.db.find(schema.charge, { id: attestedChargeKey(chargeId) })) {
+    await context.db.update(schema.charge, { id: attestedChargeKey(chargeId) }).set({ status: "disputed" });
+  }
   await recordEvent(context.db, C, "ChargeDisputed", event);
 });
 
@@ -196,6 +208,92 @@ ponder.on("ModelMarketplace:DisputeResolved", async ({ event, context }) => {
     }));
   }
   await recordEvent(context.db, C, "DisputeResolved", event);
+});
+
+/**
+ * One committee attestation settled many escrows: each applied word is an escrow's new cumulative units and the
+ * amount charged. The amounts wait in the batch's per-listing shares until released after the dispute window.
+ */
+ponder.on("ModelMarketplace:UsageBatchCharged", async ({ event, context }) => {
+  const { batchId, disputableUntil, applied } = event.args;
+  let volume = 0n;
+  for (const [index, word] of applied.entries()) {
+    const a = decodeApplied(word);
+    const before = await context.db.find(schema.escrow, { id: a.escrowId });
+    if (!before) continue;
+    await context.db.update(schema.escrow, { id: a.escrowId }).set({ charged: before.charged + a.amount, units: a.cumulativeUnits });
+    await context.db
+      .insert(schema.charge)
+      .values({
+        id: batchEntryKey(batchId, index),
+        chargeId: 0n,
+        escrowId: a.escrowId,
+        listingId: before.listingId,
+        sequence: 0n,
+        cumulativeUnits: a.cumulativeUnits,
+        units: a.cumulativeUnits - before.units,
+        amount: a.amount,
+        attested: true,
+        resultDigest: "0x0000000000000000000000000000000000000000000000000000000000000000",
+        disputableUntil,
+        status: "pending",
+        timestamp: event.block.timestamp,
+        txHash: event.transaction.hash,
+        batchId,
+        batchIndex: index,
+      })
+      .onConflictDoNothing();
+    await context.db.update(schema.listing, { id: before.listingId }).set((l) => ({ volume: l.volume + a.amount }));
+    volume += a.amount;
+  }
+  if (applied.length > 0) await bumpDaily(context.db, event.block.timestamp, { volume, chargeCount: applied.length });
+  await recordEvent(context.db, C, "UsageBatchCharged", event);
+});
+
+/** A listing's share of a batch was paid out: its entries still pending are settled. */
+ponder.on("ModelMarketplace:BatchShareReleased", async ({ event, context }) => {
+  const a = event.args;
+  await context.db
+    .insert(schema.payout)
+    .values({
+      id: event.id,
+      escrowId: 0n,
+      chargeId: 0n,
+      provider: a.provider,
+      providerAmount: a.providerAmount,
+      // The event does not name the fee's recipient: the treasury at that block did receive it.
+      treasury: await context.client.readContract({
+        abi: context.contracts.ModelMarketplace.abi,
+        address: event.log.address,
+        functionName: "treasury",
+        blockNumber: event.block.number,
+      }),
+      fee: a.fee,
+      royaltyRecipient: a.royaltyRecipient,
+      royalty: a.royalty,
+      timestamp: event.block.timestamp,
+    })
+    .onConflictDoNothing();
+  await context.db.sql
+    .update(schema.charge)
+    .set({ status: "settled" })
+    .where(and(eq(schema.charge.batchId, a.batchId), eq(schema.charge.listingId, a.listingId), eq(schema.charge.status, "pending")));
+  await bumpDaily(context.db, event.block.timestamp, { fees: a.fee });
+  await recordEvent(context.db, C, "BatchShareReleased", event);
+});
+
+/** A renter disputed one batch entry: it becomes a contract charge (DisputeResolved and ChargeSettled name it). */
+ponder.on("ModelMarketplace:BatchEntryDisputed", async ({ event, context }) => {
+  const { batchId, index, chargeId } = event.args;
+  const entry = await context.db.find(schema.charge, { id: batchEntryKey(batchId, Number(index)) });
+  if (entry) {
+    await context.db.delete(schema.charge, { id: entry.id });
+    await context.db
+      .insert(schema.charge)
+      .values({ ...entry, id: attestedChargeKey(chargeId), chargeId, status: "disputed" })
+      .onConflictDoNothing();
+  }
+  await recordEvent(context.db, C, "BatchEntryDisputed", event);
 });
 
 ponder.on("ModelMarketplace:EscrowClosed", async ({ event, context }) => {
@@ -231,7 +329,7 @@ for (const name of [
   "CategoryAdded", "ProtocolFeeUpdated", "TreasuryUpdated", "MinProviderBondUpdated", "DisputeWindowUpdated",
   "UnbondingDelayUpdated", "SettlementGraceUpdated", "AttestationVerifierUpdated", "RoleGranted", "RoleRevoked",
   "RoleAdminChanged", "Upgraded", "Initialized", "EIP712DomainChanged", "TermsUpdated", "MinEscrowDepositUpdated",
-  "MaxEscrowDurationUpdated", "DisputeBondPaid",
+  "MaxEscrowDurationUpdated", "DisputeBondPaid", "BatchEntrySkipped",
 ] as const) {
   ponder.on(`ModelMarketplace:${name}`, async ({ event, context }) => recordEvent(context.db, C, name, event));
 }
