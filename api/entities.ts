@@ -67,7 +67,7 @@ export const ENTITIES: EntitySpec[] = [
     fields: {
       id: f("id"), chargeId: f("bigint"), escrowId: f("bigint"), listingId: f("bigint"), sequence: f("bigint"), cumulativeUnits: f("bigint"),
       units: f("bigint"), amount: f("bigint"), attested: f("bool"), resultDigest: f("hex"), disputableUntil: f("bigint"), status: f("text"),
-      timestamp: f("bigint"), txHash: f("hex"),
+      timestamp: f("bigint"), txHash: f("hex"), batchId: f("bigint", true), batchIndex: f("int", true),
     },
   },
   {
