@@ -16,6 +16,7 @@ import { decodeApplied } from "../../workers/shared/batch";
 import { proposalToJson, signable, signSignable } from "../../workers/consensus/attestation";
 import { parseReport } from "../../workers/shared/usage-report";
 import type { ChainContext } from "../../workers/shared/chain";
+import { settleRequestToJson, signSettleRequest } from "../../workers/shared/settle-request";
 
 const CHAIN_PORT = 8648;
 const PROXY_PORT = 8649;
@@ -49,7 +50,13 @@ function startNode(i: number) {
 
 const report = (escrowId: bigint, units: bigint, sequence: bigint) => usage.providerReport(domain, escrowId, units, sequence);
 const toAll = (body: object, ns = nodes) => Promise.all(ns.map((n) => post(n.url, "/reports", body)));
-const requestSettle = (escrowId: bigint, ns = nodes) => Promise.all(ns.map((n) => post(n.url, "/settle", { escrowId: escrowId.toString() })));
+/** The renter asks every node (or `ns`) to settle the escrows now (a signed request). */
+async function settleNow(ids: bigint[], ns = nodes) {
+  const deadline = BigInt(Math.floor(Date.now() / 1000) + 600);
+  const body = settleRequestToJson(await signSettleRequest(account(usage.RENTER), domain, ids, deadline));
+  return Promise.all(ns.map((n) => post(n.url, "/settle", body)));
+}
+const requestSettle = (escrowId: bigint, ns = nodes) => settleNow([escrowId], ns);
 
 async function settledTo(escrowId: bigint, units: bigint, timeoutMs = 60_000) {
   return waitFor(`escrow ${escrowId} to settle ${units} units`, async () => {
@@ -94,7 +101,12 @@ describe("batched settlement and hardened nodes", { timeout: 900_000 }, () => {
       for (const r of replies) assert.equal(r.status, 200, JSON.stringify(r.json));
     }
     assert.equal((await usage.escrowState(chain, escrowId)).units, 0n, "settled before anyone asked");
-    await requestSettle(escrowId);
+    // Only the renter or provider may ask: a stranger's request (or none) marks nothing.
+    const stranger = settleRequestToJson(await signSettleRequest(account(5), domain, [escrowId], BigInt(Math.floor(Date.now() / 1000) + 600)));
+    assert.equal((await post(nodes[0].url, "/settle", stranger)).status, 404);
+    assert.equal((await post(nodes[0].url, "/settle", { escrowIds: [escrowId.toString()] })).status, 400);
+    const replies = await requestSettle(escrowId);
+    for (const r of replies) assert.equal(r.status, 202, JSON.stringify(r.json));
     const e = await settledTo(escrowId, 200n);
     assert.equal(e.units, 200n);
     assert.equal(e.charged, 200n * e.pricePerUnit);
@@ -112,7 +124,7 @@ describe("batched settlement and hardened nodes", { timeout: 900_000 }, () => {
       const replies = await toAll({ report: await report(ids[i], 7n, 1n) });
       for (const r of replies) assert.equal(r.status, 200, JSON.stringify(r.json));
     });
-    await Promise.all(nodes.map((n) => post(n.url, "/settle", { escrowIds: ids.map(String) })));
+    await settleNow(ids);
     for (const id of ids) await settledTo(id, 7n);
     await new Promise((r) => setTimeout(r, 2_000));
     const batches = await chain.publicClient.getLogs({ address: market().address, event: BATCH_EVENT, fromBlock: from });
@@ -134,7 +146,7 @@ describe("batched settlement and hardened nodes", { timeout: 900_000 }, () => {
     const positionsBefore = (await (await fetch(`${nodes[0].url}/health`)).json()).positions as number;
     for (const id of ids) await toAll({ report: await report(id, 11n, 1n) }, alive);
     // Without a quorum the two live nodes sign, propose and wait; then node 0 dies with its signatures given.
-    await Promise.all(alive.map((n) => post(n.url, "/settle", { escrowIds: ids.map(String) })));
+    await settleNow(ids, alive);
     await waitFor("node 0 to sign all three", async () => {
       const { positions } = await (await fetch(`${nodes[0].url}/health`)).json();
       return positions >= positionsBefore + 3 ? true : undefined;
@@ -149,7 +161,7 @@ describe("batched settlement and hardened nodes", { timeout: 900_000 }, () => {
     assert.ok((await (await fetch(`${nodes[0].url}/health`)).json()).pending >= 3, "the restarted node lost pending usage");
     nodes[2] = await startNode(2);
     nodes[3] = await startNode(3);
-    await Promise.all(nodes.map((n) => post(n.url, "/settle", { escrowIds: ids.map(String) })));
+    await settleNow(ids);
     for (const id of ids) {
       const e = await settledTo(id, 11n);
       assert.equal(e.charged, 11n * e.pricePerUnit);

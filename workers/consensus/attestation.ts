@@ -79,6 +79,9 @@ export function parseProposal(input: unknown): Proposal {
       throw new BadRequest(`reports[${i}]: ${(error as Error).message}`);
     }
   });
+  const U64 = (1n << 64n) - 1n;
+  const wide = reports.findIndex((r) => r.escrowId > U64 || r.cumulativeUnits > U64);
+  if (wide >= 0) throw new BadRequest(`reports[${wide}]: escrowId and cumulativeUnits must fit in uint64`);
   const escrows = new Set(reports.map((r) => r.escrowId.toString()));
   if (escrows.size !== reports.length) throw new BadRequest("a batch holds at most one report per escrow");
   return { kind: b.kind, epoch: BigInt(b.epoch), proposer: b.proposer as Address, signature: b.signature as Hex, reports };

@@ -104,6 +104,7 @@ export class EquivocationWatch {
       this.onProof();
       this.log.info({ member, tx: sent?.hash, proof: call.functionName }, "equivocation proven; member slashed");
     } catch (error) {
+      this.proving.delete(member.toLowerCase()); // a later contradiction may be proven again
       this.log.info({ member, err: (error as Error).message.split("\n")[0] }, "equivocation proof not applied (already slashed?)");
     }
   }

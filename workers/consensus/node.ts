@@ -20,13 +20,14 @@ import { lastChargeAt } from "../shared/terms-cache";
 import { decodeApplied, MAX_BATCH_ENTRIES } from "../shared/batch";
 import { encodeAttestation, reportContentId, type UsageReport } from "../shared/usage-report";
 import { post } from "../shared/http-client";
+import { settleRequestSigner, type SettleRequest } from "../shared/settle-request";
 import { parseProposal, positionsOf, proposalToJson, signable, signerOf, signSignable, type Proposal, type Signable } from "./attestation";
 import { EquivocationWatch } from "./equivocation";
 import { EscrowCache } from "./escrows";
 import { NodeMetrics } from "./metrics";
 import { PendingReports } from "./pending";
 import { DEFAULT_POLICY, dueReason, type SettlementPolicy } from "./policy";
-import { NodeStore, PositionConflict } from "./store";
+import { NodeStore, PositionConflict, SEALED } from "./store";
 import { ChainClockOffset, checkAgainstEscrow, checkSignatures } from "./validate";
 
 export interface NodeOptions {
@@ -84,6 +85,7 @@ export class ConsensusNode {
   private staggerMs: number;
   private validating = 0;
   private countReadAt = 0;
+  private epochReadAt = 0;
   private readonly proposalsFrom = new Map<string, number>();
   /** Escrows in a proposal or transaction of this node right now. */
   private readonly inFlight = new Set<string>();
@@ -145,8 +147,10 @@ export class ConsensusNode {
       this.metrics.reportsAccepted.inc();
       return answer;
     } catch (error) {
-      this.metrics.reportsRejected.inc({ reason: error instanceof WorkerError ? error.code : "internal" });
-      throw error;
+      this.metrics.reportsRejected.inc({ reason: error instanceof WorkerError ? error.code : "chain-unavailable" });
+      if (error instanceof WorkerError) throw error;
+      // Not the report's fault: a chain read failed. The gateway retries (5xx).
+      throw new WorkerError(`chain read failed: ${(error as Error).message.split("\n")[0]}`, "chain-unavailable", 503);
     } finally {
       this.validating--;
     }
@@ -162,6 +166,7 @@ export class ConsensusNode {
       return answer("superseded");
     }
     const signed = this.store.signedAt(report.escrowId, report.sequence);
+    if (signed === SEALED) throw new ReportRejected("escrow-not-open", `escrow ${report.escrowId} can no longer be charged`);
     if (signed && signed !== contentId) throw this.conflict(report);
     if (!(await this.mayExist(report.escrowId))) {
       throw new ReportRejected("escrow-not-found", `escrow ${report.escrowId} does not exist`);
@@ -188,12 +193,32 @@ export class ConsensusNode {
     return this.escrows.mayExist(escrowId);
   }
 
-  /** A renter or provider asks for the escrow's pending usage to be settled at the next proposal. */
-  requestSettlement(escrowId: bigint): boolean {
-    const held = this.pending.get(escrowId);
-    if (!held) return false;
-    held.requested = true;
-    return true;
+  /**
+   * A renter or provider asks for escrows' pending usage to be settled at the next proposal. Only escrows the signer
+   * rents or provides count (nobody else can make the committee spend gas on them); returns those marked.
+   */
+  async requestSettlement(request: SettleRequest): Promise<bigint[]> {
+    const now = this.clock.chainNow();
+    if (request.deadline < now || request.deadline > now + 3_600n) {
+      throw new Unauthorized("the request's deadline must be within the next hour");
+    }
+    let signer: string;
+    try {
+      signer = settleRequestSigner(this.ctx.domain, request).toLowerCase();
+    } catch {
+      throw new Unauthorized("the request's signature does not parse");
+    }
+    const marked: bigint[] = [];
+    for (const id of request.escrowIds) {
+      const held = this.pending.get(id);
+      if (!held) continue;
+      const escrow = await this.escrows.get(id);
+      const provider = await this.escrows.provider(escrow.listingId);
+      if (signer !== escrow.renter.toLowerCase() && signer !== provider.toLowerCase()) continue;
+      held.requested = true;
+      marked.push(id);
+    }
+    return marked;
   }
 
   // ------------------------------------------------------------------ proposals (from other members)
@@ -226,7 +251,7 @@ export class ConsensusNode {
       this.watch.record(proposal.proposer, s, proposal.epoch, proposal.signature);
       await this.checkProposal(proposal);
       const signature = await this.attest(s, proposal.epoch);
-      for (const report of proposal.reports) this.adoptReport(report);
+      for (const report of proposal.reports) await this.adoptReport(report);
       return { signer: this.address, epoch: proposal.epoch.toString(), signature };
     } finally {
       const left = (this.proposalsFrom.get(proposer) ?? 1) - 1;
@@ -240,11 +265,20 @@ export class ConsensusNode {
     await Promise.all(
       proposal.reports.map(async (report, index) => {
         const contentId = reportContentId(report);
-        // Checked before: it is this node's own pending report, or a content it already signed.
-        if (this.pending.get(report.escrowId)?.contentId === contentId || this.store.signedAt(report.escrowId, report.sequence) === contentId) return;
+        const signed = this.store.signedAt(report.escrowId, report.sequence);
+        // Signed before: checked then. Another content (or an ended escrow): refused, so the proposer drops it.
+        if (signed === contentId) return;
+        if (signed) {
+          rejected.push({ index, code: "conflicting-report", message: `position ${report.escrowId}:${report.sequence} holds another content here` });
+          return;
+        }
         try {
           if (!(await this.mayExist(report.escrowId))) throw new ReportRejected("escrow-not-found", `escrow ${report.escrowId} does not exist`);
           const escrow = await this.escrows.get(report.escrowId);
+          // The chain enforces the rest per entry; an ended escrow is refused here so nothing is signed for it.
+          if (escrow.status !== 1) throw new ReportRejected("escrow-not-open", `escrow ${report.escrowId} is not open`);
+          if (this.clock.chainNow() > (await lastChargeAt(this.ctx, escrow))) throw new ReportRejected("escrow-expired", `escrow ${report.escrowId} can no longer be charged`);
+          if (this.pending.get(report.escrowId)?.contentId === contentId) return; // this node's own, checked on arrival
           await checkSignatures(this.ctx, report, escrow.renter, await this.escrows.provider(escrow.listingId));
         } catch (error) {
           const e = error as WorkerError;
@@ -258,13 +292,25 @@ export class ConsensusNode {
     }
   }
 
-  /** A report learnt from a proposal (already checked) becomes this node's pending usage too, if newer. */
-  private adoptReport(report: UsageReport): void {
+  /**
+   * A report learnt from a proposal (its signatures checked) becomes this node's pending usage too, if newer and
+   * chargeable; a pending report at the same position with another content is replaced (this node is now committed
+   * to the signed one, and could never propose the other). The first proposal of an escrow by a peer is noted: a
+   * follower leaves it to that peer for a while (see dueForMe).
+   */
+  private async adoptReport(report: UsageReport): Promise<void> {
+    const contentId = reportContentId(report);
+    const held = this.pending.get(report.escrowId);
+    if (held && held.report.sequence === report.sequence && held.contentId !== contentId) this.pending.settle(report.escrowId);
     try {
-      this.pending.offer(report, reportContentId(report));
+      const escrow = await this.escrows.get(report.escrowId);
+      checkAgainstEscrow(escrow, await lastChargeAt(this.ctx, escrow), this.clock.chainNow(), report);
+      this.pending.offer(report, contentId);
     } catch {
-      // full: the proposer holds it anyway
+      // full, or not chargeable: the proposer holds it anyway
     }
+    const now = this.pending.get(report.escrowId);
+    if (now) now.peerProposedAt ??= Date.now();
   }
 
   /** Commits the positions (fsynced), then signs. Refuses any content conflicting with one signed before. */
@@ -287,7 +333,8 @@ export class ConsensusNode {
   }
 
   private async epochFor(epoch: bigint): Promise<CommitteeEpoch> {
-    if (this.current?.epoch !== epoch) await this.refreshEpoch();
+    // Re-read only for an epoch ahead of ours, at most once a second: a stream of made-up epochs costs no RPC.
+    if (this.current && epoch > this.current.epoch && Date.now() - this.epochReadAt > 1_000) await this.refreshEpoch();
     if (this.current?.epoch !== epoch) {
       this.metrics.proposalsRejected.inc({ reason: "epoch" });
       throw new WorkerError(`epoch ${epoch} is not the current epoch ${this.current?.epoch}`, "epoch-mismatch", 409);
@@ -340,6 +387,9 @@ export class ConsensusNode {
         continue;
       }
       held.dueSince ??= now;
+      // A peer proposed it: give that peer n staggers to get it mined before proposing it too. Only the first
+      // proposal counts, so a member that proposes and never submits delays an escrow once, not forever.
+      if (held.peerProposedAt !== undefined && now - held.peerProposedAt < n * this.staggerMs) continue;
       if (now - held.dueSince >= rank * this.staggerMs) due.push(held.report);
     }
     this.metrics.pending.set(this.pending.size);
@@ -355,13 +405,21 @@ export class ConsensusNode {
     keyed.sort((a, b) => (a.listing < b.listing ? -1 : a.listing > b.listing ? 1 : 0));
     const ordered = keyed.map((k) => k.r);
     const size = Math.min(this.options.maxBatchEntries, MAX_BATCH_ENTRIES);
-    for (let i = 0; i < ordered.length; i += size) {
-      await this.propose(ordered.slice(i, i + size), epoch);
-    }
+    const chunks: UsageReport[][] = [];
+    for (let i = 0; i < ordered.length; i += size) chunks.push(ordered.slice(i, i + size));
+    await Promise.all(chunks.map((chunk) => this.propose(chunk, epoch)));
   }
 
   /** Proposes one batch; drops reports peers prove invalid and tries once more; submits once a quorum signed. */
-  private async propose(reports: UsageReport[], epoch: CommitteeEpoch, retry = true): Promise<void> {
+  private async propose(candidates: UsageReport[], epoch: CommitteeEpoch, retry = true): Promise<void> {
+    // A pending report whose position this node already signed with another content can never be attested by it
+    // (a peer's proposal committed it first): drop it rather than let it fail the whole batch.
+    const reports = candidates.filter((r) => {
+      const signed = this.store.signedAt(r.escrowId, r.sequence);
+      if (!signed || signed === reportContentId(r)) return true;
+      this.pending.settle(r.escrowId);
+      return false;
+    });
     if (reports.length === 0) return;
     const keys = reports.map((r) => r.escrowId.toString());
     keys.forEach((k) => this.inFlight.add(k));
@@ -375,7 +433,7 @@ export class ConsensusNode {
       await Promise.all(
         this.options.peers.map(async (peer) => {
           try {
-            const res = await post(`${peer}/batches`, body, { "content-type": "application/json" }, this.options.peerTimeoutMs);
+            const res = await post(`${peer}/batches`, body, { "content-type": "application/json" }, this.options.peerTimeoutMs, 64 * 1024);
             const json = JSON.parse(res.body) as { signer?: Address; signature?: Hex; error?: { code?: string; details?: { rejected?: { index: number }[] } } };
             if (res.status === 200 && json.signer && json.signature) {
               const signer = await signerOf(this.ctx, s, epoch.epoch, json.signature);
@@ -431,7 +489,9 @@ export class ConsensusNode {
         this.escrows.invalidate(report.escrowId);
         const held = this.pending.get(report.escrowId);
         if (applied.has(report.escrowId.toString()) && held) this.metrics.settlementLag.observe((Date.now() - held.since) / 1000);
-        this.pending.settle(report.escrowId, applied.get(report.escrowId.toString()));
+        // Applied: the escrow's newest held report may be newer still. Skipped: that report cannot settle (the chain
+        // accounted more meanwhile, or it no longer fits); a newer one held stays.
+        this.pending.settle(report.escrowId, applied.get(report.escrowId.toString()) ?? report.cumulativeUnits);
       }
       this.metrics.entriesSettled.inc(applied.size);
       this.settledEntries += applied.size;
@@ -471,7 +531,7 @@ export class ConsensusNode {
     return reports.filter((r) => {
       const e = fresh.get(r.escrowId.toString())!;
       if (e.status !== 1 || e.units >= r.cumulativeUnits) {
-        this.pending.settle(r.escrowId, e.status !== 1 ? undefined : e.units);
+        this.pending.settle(r.escrowId, e.status !== 1 ? undefined : r.cumulativeUnits);
         return false;
       }
       return true;
@@ -481,6 +541,7 @@ export class ConsensusNode {
   // ------------------------------------------------------------------ chain sync
 
   private async refreshEpoch(): Promise<CommitteeEpoch> {
+    this.epochReadAt = Date.now();
     this.current = await readCommitteeEpoch(this.ctx);
     return this.current;
   }
@@ -513,14 +574,14 @@ export class ConsensusNode {
     }
   }
 
-  /** Forgets signed positions of a page of escrows that can never be charged again. */
-  private async prunePositions(): Promise<void> {
+  /** Seals the signed positions of a page of escrows that can never be charged again (store.ts). */
+  private async sealEndedEscrows(): Promise<void> {
     const page = this.store.positionEscrows(this.pruneCursor, 50);
     this.pruneCursor = page.length < 50 ? "" : page[page.length - 1];
     const now = this.clock.chainNow();
     for (const id of page) {
       const escrow = await this.escrows.get(BigInt(id));
-      if (escrow.status !== 1 || now > (await lastChargeAt(this.ctx, escrow))) this.store.prunePositions(BigInt(id));
+      if (escrow.status !== 1 || now > (await lastChargeAt(this.ctx, escrow))) this.store.sealEscrow(BigInt(id));
     }
   }
 
@@ -533,7 +594,7 @@ export class ConsensusNode {
       await this.syncSettlements();
       if (++this.ticks % 30 === 0) await this.measureBlockTime();
       await this.proposeDue(epoch);
-      await this.prunePositions();
+      await this.sealEndedEscrows();
       this.watch.flush((id) => this.pending.get(id) !== undefined || this.inFlight.has(id.toString()));
     } catch (error) {
       this.log.warn({ err: (error as Error).message.split("\n")[0] }, "chain unreachable; retrying next tick");

@@ -17,6 +17,8 @@ export interface PendingEscrow {
   /** When the policy first found it due (ms), for the submit rotation. */
   dueSince?: number;
   requested: boolean;
+  /** When a peer first proposed it to this node (ms). */
+  peerProposedAt?: number;
 }
 
 export class PendingReports {
@@ -43,7 +45,14 @@ export class PendingReports {
     if (!held && this.byEscrow.size >= this.max) {
       throw new WorkerError(`this node holds pending usage of ${this.max} escrows; try again later`, "node-busy", 429);
     }
-    const entry: PendingEscrow = { report, contentId, since: held?.since ?? Date.now(), dueSince: held?.dueSince, requested: held?.requested ?? false };
+    const entry: PendingEscrow = {
+      report,
+      contentId,
+      since: held?.since ?? Date.now(),
+      dueSince: held?.dueSince,
+      requested: held?.requested ?? false,
+      peerProposedAt: held?.peerProposedAt,
+    };
     this.byEscrow.set(key, entry);
     this.store.putPending({ escrowId: report.escrowId, report: reportToJson(report), contentId, since: entry.since });
     return true;

@@ -2,11 +2,13 @@
  * The node's HTTP API:
  *   POST /reports  {report}             a provider's gateway submits a usage report -> {status: pending|superseded}
  *   POST /batches  proposal             another member proposes a batch (see attestation.ts) -> this node's signature
- *   POST /settle   {escrowId|escrowIds} a renter or provider asks for escrows' pending usage to be settled now
+ *   POST /settle   {escrowIds, deadline, signature}   the renter or provider (signed, shared/settle-request.ts) asks
+ *                                      for escrows' pending usage to be settled now
  *   GET  /health                        liveness, membership, epoch, pending escrows
  *   GET  /metrics                       Prometheus metrics
  */
 import http from "node:http";
+import type { Hex } from "viem";
 import { BadRequest, WorkerError } from "../shared/errors";
 import { readJson, sendError, sendJson, sendMetrics } from "../shared/http";
 import type { Logger } from "../shared/logger";
@@ -16,9 +18,15 @@ import { parseReport } from "../shared/usage-report";
 const REPORT_BODY_LIMIT = 64 * 1024;
 /** A full batch of reports with their authorizations. */
 const PROPOSAL_BODY_LIMIT = 1024 * 1024;
+/** Proposal bodies read at once (before any is authenticated): bounds the memory unauthenticated callers can hold. */
+const PROPOSALS_READ_AT_ONCE = 16;
+/** Open connections at most, and how long one may take to send its request. */
+const MAX_CONNECTIONS = 1_024;
+const REQUEST_TIMEOUT_MS = 15_000;
 
 export function createServer(node: ConsensusNode, log: Logger): http.Server {
-  return http.createServer(async (req, res) => {
+  let readingProposals = 0;
+  const server = http.createServer({ requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: REQUEST_TIMEOUT_MS }, async (req, res) => {
     try {
       if (req.method === "GET" && req.url === "/health") {
         const epoch = node.epoch();
@@ -43,18 +51,31 @@ export function createServer(node: ConsensusNode, log: Logger): http.Server {
         return;
       }
       if (req.method === "POST" && req.url === "/batches") {
-        sendJson(res, 200, await node.signProposal(await readJson(req, PROPOSAL_BODY_LIMIT)));
+        if (readingProposals >= PROPOSALS_READ_AT_ONCE) {
+          req.resume();
+          throw new WorkerError("too many proposals in flight; try again shortly", "node-busy", 429);
+        }
+        readingProposals++;
+        let body: unknown;
+        try {
+          body = await readJson(req, PROPOSAL_BODY_LIMIT);
+        } finally {
+          readingProposals--;
+        }
+        sendJson(res, 200, await node.signProposal(body));
         return;
       }
       if (req.method === "POST" && req.url === "/settle") {
         const body = (await readJson(req, 64 * 1024)) as Record<string, unknown> | null;
-        const raw = body?.escrowIds ?? (body?.escrowId === undefined ? undefined : [body.escrowId]);
-        if (!Array.isArray(raw) || raw.length === 0 || raw.length > 1_000 || raw.some((id) => typeof id !== "string" || !/^\d{1,20}$/.test(id))) {
-          throw new BadRequest("escrowId (or escrowIds, 1..1000) must be decimal strings");
+        const ids = body?.escrowIds;
+        if (!Array.isArray(ids) || ids.length === 0 || ids.length > 1_000 || ids.some((id) => typeof id !== "string" || !/^\d{1,20}$/.test(id))) {
+          throw new BadRequest("escrowIds must be 1..1000 decimal strings");
         }
-        const requested = (raw as string[]).filter((id) => node.requestSettlement(BigInt(id)));
-        if (requested.length === 0) throw new WorkerError("no pending usage of these escrows here", "nothing-pending", 404);
-        sendJson(res, 202, { status: "requested", escrowIds: requested });
+        if (typeof body?.deadline !== "string" || !/^\d{1,20}$/.test(body.deadline)) throw new BadRequest("deadline must be a decimal string");
+        if (typeof body?.signature !== "string" || !/^0x[0-9a-fA-F]{130}$/.test(body.signature)) throw new BadRequest("signature must be a 65-byte hex signature");
+        const marked = await node.requestSettlement({ escrowIds: ids.map((id) => BigInt(id as string)), deadline: BigInt(body.deadline), signature: body.signature as Hex });
+        if (marked.length === 0) throw new WorkerError("no pending usage here of escrows the signer rents or provides", "nothing-pending", 404);
+        sendJson(res, 202, { status: "requested", escrowIds: marked.map(String) });
         return;
       }
       throw new WorkerError(`no route for ${req.method} ${req.url}`, "not-found", 404);
@@ -62,4 +83,6 @@ export function createServer(node: ConsensusNode, log: Logger): http.Server {
       sendError(res, error, log);
     }
   });
+  server.maxConnections = MAX_CONNECTIONS;
+  return server;
 }

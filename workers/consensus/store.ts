@@ -5,8 +5,10 @@
  *   positions   for every (escrow, sequence) position, the one report content this node ever attested, in any
  *               single attestation or batch. Written and fsynced (synchronous=FULL) before a signature leaves the
  *               process, so a restart can never make the node sign a second content for a position (equivocation,
- *               which the committee slashes). Rows are pruned only once their escrow can never be charged again
- *               (closed, or past its last charge time): no valid report for it can exist any more.
+ *               which the committee slashes). An equivocation proof needs no chain state, so a position can never
+ *               be forgotten: once an escrow can never be charged again (closed, or past its last charge time) its
+ *               rows are replaced by one "sealed" row, and the node refuses to sign anything for that escrow again.
+ *               The table stays the size of the escrows the node attested, not of every report.
  *   pending     the newest validated report per escrow, not yet settled (a newer one replaces it: reports are
  *               cumulative, so settling the newest settles every earlier one). Survives restarts; deleted when
  *               the chain has accounted it.
@@ -16,6 +18,9 @@ import path from "node:path";
 import Database from "better-sqlite3";
 import type { Hex } from "viem";
 import type { UsageReportJson } from "../shared/usage-report";
+
+/** What signedAt answers for an escrow sealed after it ended: no content matches it. */
+export const SEALED = "sealed" as const;
 
 export interface Position {
   escrowId: bigint;
@@ -51,9 +56,11 @@ export class NodeStore {
     this.stmts = {
       position: this.db.prepare<[string, string], { content_id: string }>("SELECT content_id FROM positions WHERE escrow_id = ? AND sequence = ?"),
       insertPosition: this.db.prepare("INSERT OR IGNORE INTO positions (escrow_id, sequence, content_id) VALUES (?, ?, ?)"),
-      prunePositions: this.db.prepare("DELETE FROM positions WHERE escrow_id = ?"),
+      prunePositions: this.db.prepare("DELETE FROM positions WHERE escrow_id = ? AND sequence <> '*'"),
+      seal: this.db.prepare("INSERT OR IGNORE INTO positions (escrow_id, sequence, content_id) VALUES (?, '*', 'sealed')"),
+      sealed: this.db.prepare<[string], { content_id: string }>("SELECT content_id FROM positions WHERE escrow_id = ? AND sequence = '*'"),
       positionEscrows: this.db.prepare<[string, number], { escrow_id: string }>(
-        "SELECT DISTINCT escrow_id FROM positions WHERE escrow_id > ? ORDER BY escrow_id LIMIT ?",
+        "SELECT DISTINCT escrow_id FROM positions WHERE escrow_id > ? AND sequence <> '*' ORDER BY escrow_id LIMIT ?",
       ),
       countPositions: this.db.prepare<[], { n: number }>("SELECT COUNT(*) AS n FROM positions"),
       putPending: this.db.prepare("INSERT OR REPLACE INTO pending (escrow_id, report, content_id, since) VALUES (?, ?, ?, ?)"),
@@ -62,8 +69,9 @@ export class NodeStore {
     };
   }
 
-  /** The content this node attested at a position, if any. */
-  signedAt(escrowId: bigint, sequence: bigint): Hex | undefined {
+  /** The content this node attested at a position, if any; SEALED for every position of a sealed escrow. */
+  signedAt(escrowId: bigint, sequence: bigint): Hex | typeof SEALED | undefined {
+    if (this.stmts.sealed.get(escrowId.toString())) return SEALED;
     return this.stmts.position.get(escrowId.toString(), sequence.toString())?.content_id as Hex | undefined;
   }
 
@@ -83,12 +91,15 @@ export class NodeStore {
     })();
   }
 
-  /** Forgets the positions of an escrow that can never be charged again. */
-  prunePositions(escrowId: bigint): void {
-    this.stmts.prunePositions.run(escrowId.toString());
+  /** Replaces the positions of an escrow that can never be charged again by one row refusing them all. */
+  sealEscrow(escrowId: bigint): void {
+    this.db.transaction(() => {
+      this.stmts.seal.run(escrowId.toString());
+      this.stmts.prunePositions.run(escrowId.toString());
+    })();
   }
 
-  /** Escrows with recorded positions, in id order after `after` (a rotating sweep reads a page per tick). */
+  /** Escrows with unsealed positions, in id order after `after` (a rotating sweep reads a page per tick). */
   positionEscrows(after: string, limit: number): string[] {
     return this.stmts.positionEscrows.all(after, limit).map((r) => r.escrow_id);
   }
@@ -122,8 +133,12 @@ export class NodeStore {
 export class PositionConflict extends Error {
   constructor(
     readonly position: Position,
-    readonly signed: Hex,
+    readonly signed: Hex | typeof SEALED,
   ) {
-    super(`position ${position.escrowId}:${position.sequence} is already attested with another content`);
+    super(
+      signed === SEALED
+        ? `escrow ${position.escrowId} has ended: this node signs nothing more for it`
+        : `position ${position.escrowId}:${position.sequence} is already attested with another content`,
+    );
   }
 }

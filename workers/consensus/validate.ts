@@ -12,6 +12,9 @@ import { ReportRejected } from "../shared/errors";
 import { recoverProvider, type UsageReport } from "../shared/usage-report";
 import { recoverRenter, usageResultDigest } from "../shared/authorization";
 
+/** The marketplace counts an escrow's units in a uint64. */
+const MAX_UNITS = (1n << 64n) - 1n;
+
 export interface ValidatedReport {
   report: UsageReport;
   units: bigint;
@@ -74,6 +77,9 @@ export function checkAgainstEscrow(escrow: Escrow, lastChargeAt: bigint, now: bi
     throw new ReportRejected("escrow-expired", `escrow ${report.escrowId} can no longer be charged`, {
       lastChargeAt: lastChargeAt.toString(),
     });
+  }
+  if (report.cumulativeUnits > MAX_UNITS) {
+    throw new ReportRejected("units-out-of-range", `cumulative units ${report.cumulativeUnits} do not fit the escrow's uint64 counter`);
   }
   if (report.cumulativeUnits <= escrow.units) {
     throw new ReportRejected("no-new-usage", `cumulative units ${report.cumulativeUnits} are not beyond the ${escrow.units} already accounted`, {

@@ -21,7 +21,18 @@ export class HttpTimeout extends Error {
   override name = "TimeoutError";
 }
 
-export function post(url: string, body: string | Uint8Array, headers: Record<string, string>, timeoutMs: number): Promise<HttpReply> {
+export class ReplyTooLarge extends Error {
+  override name = "ReplyTooLarge";
+}
+
+/** POSTs `body`; the answer is buffered up to `maxReplyBytes` (a peer streaming without end is cut off). */
+export function post(
+  url: string,
+  body: string | Uint8Array,
+  headers: Record<string, string>,
+  timeoutMs: number,
+  maxReplyBytes = 32 * 1024 * 1024,
+): Promise<HttpReply> {
   const target = new URL(url);
   const transport = target.protocol === "https:" ? https : http;
   return new Promise((resolve, reject) => {
@@ -34,7 +45,12 @@ export function post(url: string, body: string | Uint8Array, headers: Record<str
       },
       (res) => {
         const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
+        let size = 0;
+        res.on("data", (c: Buffer) => {
+          size += c.length;
+          if (size > maxReplyBytes) req.destroy(new ReplyTooLarge(`answer from ${target.origin} over ${maxReplyBytes} bytes`));
+          else chunks.push(c);
+        });
         res.on("end", () => {
           clearTimeout(timer);
           resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString("utf8") });
