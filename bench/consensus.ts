@@ -36,9 +36,6 @@ const POL_USD = 0.25;
 const FTNS_USD = 0.1;
 
 const BATCH_EVENT = parseAbiItem("event UsageBatchCharged(uint256 indexed batchId, uint256 disputableUntil, bytes32[] applied)");
-const CHARGE_EVENT = parseAbiItem(
-  "event UsageCharged(uint256 indexed escrowId, uint256 indexed chargeId, uint64 sequence, uint256 cumulativeUnits, uint256 units, uint256 amount, bool attested, bytes32 resultDigest, uint256 disputableUntil)",
-);
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 
@@ -109,7 +106,9 @@ async function main() {
     // Cost: every settlement transaction in the run (batches and single-report charges), from the chain.
     const [batchLogs, chargeLogs] = await Promise.all([
       chain.publicClient.getLogs({ address: market.address, event: BATCH_EVENT, fromBlock: startBlock }),
-      chain.publicClient.getLogs({ address: market.address, event: CHARGE_EVENT, fromBlock: startBlock }),
+      chain.publicClient.getContractEvents({ address: market.address, abi: market.abi as never, eventName: "UsageCharged", fromBlock: startBlock }) as unknown as Promise<
+        { transactionHash: Hex; args: { attested: boolean; amount: bigint } }[]
+      >,
     ]);
     const txs = new Set<Hex>([...batchLogs.map((l) => l.transactionHash!), ...chargeLogs.filter((l) => l.args.attested).map((l) => l.transactionHash!)]);
     let gas = 0n;
