@@ -28,6 +28,11 @@ export class EscrowCache {
     })) as bigint;
   }
 
+  /** How many escrows existed at the last count. */
+  get known(): bigint {
+    return this.count;
+  }
+
   /** Whether an escrow with this id can exist (ids start at 1). The count may lag by a tick: the caller re-reads. */
   mayExist(escrowId: bigint): boolean {
     return escrowId >= 1n && escrowId <= this.count;

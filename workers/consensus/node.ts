@@ -65,6 +65,8 @@ export interface ReportAnswer {
   cumulativeUnits: string;
 }
 
+/** How far beyond the known escrow count an id may be an escrow opened since the count was read. */
+const NEW_ESCROW_WINDOW = 10_000n;
 const USAGE_BATCH_CHARGED = parseAbiItem("event UsageBatchCharged(uint256 indexed batchId, uint256 disputableUntil, bytes32[] applied)");
 /** Proposals answered at once per proposing member: a member cannot make a node check more than this in parallel. */
 const PROPOSALS_PER_MEMBER = 2;
@@ -85,6 +87,7 @@ export class ConsensusNode {
   private staggerMs: number;
   private validating = 0;
   private countReadAt = 0;
+  private countRead?: Promise<void>;
   private epochReadAt = 0;
   private readonly proposalsFrom = new Map<string, number>();
   /** Escrows in a proposal or transaction of this node right now. */
@@ -184,13 +187,24 @@ export class ConsensusNode {
     return new ReportRejected("conflicting-report", `this node already holds a different report for ${report.escrowId}:${report.sequence}`);
   }
 
-  /** Whether the escrow id can exist; the count is re-read at most once a second when an id is beyond it. */
+  /**
+   * Whether the escrow id can exist. An id just beyond the known count may be an escrow opened since: the count is
+   * re-read (shared by concurrent callers, at most once a second), and within that second such an id is answered
+   * 503 (the gateway retries) rather than refused. Ids far beyond the count are refused without any read.
+   */
   private async mayExist(escrowId: bigint): Promise<boolean> {
     if (this.escrows.mayExist(escrowId)) return true;
-    if (Date.now() - this.countReadAt < 1_000) return false;
-    this.countReadAt = Date.now();
-    await this.escrows.refreshCount();
-    return this.escrows.mayExist(escrowId);
+    if (escrowId < 1n || escrowId > this.escrows.known + NEW_ESCROW_WINDOW) return false;
+    if (!this.countRead && Date.now() - this.countReadAt >= 1_000) {
+      this.countReadAt = Date.now();
+      this.countRead = this.escrows.refreshCount().finally(() => (this.countRead = undefined));
+    }
+    if (this.countRead) await this.countRead;
+    if (this.escrows.mayExist(escrowId)) return true;
+    if (Date.now() - this.countReadAt < 1_000) {
+      throw new WorkerError(`escrow ${escrowId} is not known yet; try again shortly`, "escrow-not-yet-known", 503);
+    }
+    return false;
   }
 
   /**
