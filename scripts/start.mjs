@@ -11,7 +11,7 @@
 //   7. the GraphQL API (with GraphiQL)
 // then one table of URLs, accounts and commands. Ctrl-C or SIGTERM stops every child by PID and Postgres; a child
 // that dies stops the rest. Ports: RPC_PORT 8545, PG_PORT 54320, PONDER_PORT 42069, API_PORT 4000, CONSENSUS_PORT
-// 8701 (and the next three), ORCHESTRATOR_PORT 8800, GATEWAY_PORT 8801. PRSM_DATA_DIR (default .data) holds Postgres, journals and logs; PRSM_NETWORK (default
+// 8701 (and the next three), ORCHESTRATOR_PORT 8800, GATEWAY_PORT 8801. PRSM_DATA_DIR (default .data) holds Postgres, node stores and logs; PRSM_NETWORK (default
 // localhost; the end-to-end test uses e2e) picks the hardhat network and deployments/ folder.
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -156,7 +156,7 @@ async function main() {
   });
 
   log("starting four consensus nodes...");
-  fs.rmSync(path.join(DATA_DIR, "consensus"), { recursive: true, force: true }); // journals of an earlier chain
+  fs.rmSync(path.join(DATA_DIR, "consensus"), { recursive: true, force: true }); // node stores of an earlier chain
   NODE_ACCOUNTS.forEach((account, i) => {
     start(`consensus-${i + 1}`, process.execPath, ["--import", "tsx", path.join("workers", "consensus", "main.ts")], {
       CONSENSUS_NODE_KEY: keyOf(account),

@@ -138,7 +138,7 @@ describe("consensus nodes end to end", { timeout: 600_000 }, () => {
     const health = (await (await fetch(`${nodes[0].url}/health`)).json()) as { pending: number };
     assert.ok(health.pending >= 1, "the pending report was dropped");
 
-    nodes[2] = await startNode(2); // same state directory: its journal survives
+    nodes[2] = await startNode(2); // same state directory: its store survives
     await settled(escrowId, 1n);
 
     // The restarted node remembers what it signed: a different report for the same slot is refused.

@@ -1,7 +1,7 @@
 /**
- * Hands signed usage reports to the consensus nodes. Every report goes to every configured node (they gossip too,
- * so one that is down catches up from its peers); a round where no node could be reached is retried with backoff,
- * a bounded number of times. Nodes' refusals (4xx) are final and logged: a report the nodes refuse is never paid.
+ * Hands signed usage reports to the consensus nodes. Every report goes to every configured node (a node that was down
+ * learns a report from a peer's batch proposal, and the settler re-sends unsettled ones); a round where no node
+ * accepted or refused it (unreachable, 5xx) is retried with backoff, a bounded number of times. Nodes' refusals (4xx) are final and logged: a report the nodes refuse is never paid.
  */
 import { post } from "./http-client";
 import type { Logger } from "./logger";
