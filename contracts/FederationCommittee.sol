@@ -38,6 +38,7 @@ contract FederationCommittee is
     bytes32 private constant ATTESTATION_TYPEHASH = keccak256(
         "UsageAttestation(address marketplace,uint256 escrowId,uint256 cumulativeUnits,uint64 sequence,bytes32 resultDigest,uint64 epoch)"
     );
+    bytes32 private constant BATCH_TYPEHASH = keccak256("UsageBatch(address marketplace,bytes32 entriesHash,uint64 epoch)");
 
     /// @custom:oz-upgrades-unsafe-allow state-variable-immutable
     IERC20 private immutable TOKEN;
@@ -166,6 +167,11 @@ contract FederationCommittee is
         );
     }
 
+    /// @inheritdoc IFederationCommittee
+    function batchDigest(address marketplace, bytes32 entriesHash, uint64 epoch) public view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(BATCH_TYPEHASH, marketplace, entriesHash, epoch)));
+    }
+
     /// @notice Reverts unless `attestation` carries a quorum of the named epoch's members' signatures over this report
     /// for the calling marketplace (`msg.sender`): an attestation made for one marketplace is worthless on another.
     function verifyUsageAttestation(
@@ -176,27 +182,15 @@ contract FederationCommittee is
         bytes calldata attestation
     ) external view {
         Attestation memory a = abi.decode(attestation, (Attestation));
-        uint256 size = _checkEpoch(a.epoch, a.members);
-        uint256 bits = a.signers;
-        if (size < 256 && bits >> size != 0) revert SignerOutOfRange(bits, size);
-        uint256 count = _popcount(bits);
-        if (count != a.signatures.length) revert SignatureCountMismatch(a.signatures.length, count);
-        uint256 quorum = quorumFor(size);
-        if (count < quorum) revert QuorumNotMet(count, quorum);
+        _verifyQuorum(attestationDigest(msg.sender, escrowId, cumulativeUnits, sequence, resultDigest, a.epoch), a);
+    }
 
-        bytes32 digest = attestationDigest(msg.sender, escrowId, cumulativeUnits, sequence, resultDigest, a.epoch);
-        uint256 k = 0;
-        // One pass over the set bits; each member index appears at most once, so nobody is counted twice.
-        for (uint256 i = 0; bits != 0; ++i) {
-            if (bits & 1 == 1) {
-                bytes32[2] memory sig = a.signatures[k++];
-                (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecover(digest, sig[0], sig[1]);
-                if (err != ECDSA.RecoverError.NoError || signer != a.members[i]) {
-                    revert InvalidMemberSignature(i, a.members[i]);
-                }
-            }
-            bits >>= 1;
-        }
+    /// @notice Reverts unless `attestation` carries a quorum of the named epoch's members' signatures over the batch
+    /// of entries hashed to `entriesHash` for the calling marketplace (`msg.sender`). Same checks and errors as
+    /// {verifyUsageAttestation}.
+    function verifyBatchAttestation(bytes32 entriesHash, bytes calldata attestation) external view {
+        Attestation memory a = abi.decode(attestation, (Attestation));
+        _verifyQuorum(batchDigest(msg.sender, entriesHash, a.epoch), a);
     }
 
     /// @inheritdoc IFederationCommittee
@@ -213,6 +207,42 @@ contract FederationCommittee is
             _signer(marketplace, escrowId, sequence, a) != account
                 || _signer(marketplace, escrowId, sequence, b) != account
         ) revert NotEquivocation();
+        _slash(account, escrowId, sequence);
+    }
+
+    /// @inheritdoc IFederationCommittee
+    function proveBatchEquivocation(
+        address account,
+        address marketplace,
+        SignedBatch calldata a,
+        SignedBatch calldata b
+    ) external nonReentrant {
+        (uint256 escrowId, uint64 sequence, uint256 units, bytes32 digest) = _entryAt(a);
+        (uint256 escrowIdB, uint64 sequenceB, uint256 unitsB, bytes32 digestB) = _entryAt(b);
+        if (escrowId != escrowIdB || sequence != sequenceB || (units == unitsB && digest == digestB)) {
+            revert NotEquivocation();
+        }
+        if (_batchSigner(marketplace, a) != account || _batchSigner(marketplace, b) != account) {
+            revert NotEquivocation();
+        }
+        _slash(account, escrowId, sequence);
+    }
+
+    /// @inheritdoc IFederationCommittee
+    function proveMixedEquivocation(
+        address account,
+        address marketplace,
+        uint256 escrowId,
+        uint64 sequence,
+        SignedReport calldata a,
+        SignedBatch calldata b
+    ) external nonReentrant {
+        (uint256 escrowIdB, uint64 sequenceB, uint256 unitsB, bytes32 digestB) = _entryAt(b);
+        bool sameContent = a.cumulativeUnits == unitsB && a.resultDigest == digestB;
+        if (escrowId != escrowIdB || sequence != sequenceB || sameContent) revert NotEquivocation();
+        if (_signer(marketplace, escrowId, sequence, a) != account || _batchSigner(marketplace, b) != account) {
+            revert NotEquivocation();
+        }
         _slash(account, escrowId, sequence);
     }
 
@@ -281,6 +311,46 @@ contract FederationCommittee is
     {
         bytes32 digest = attestationDigest(marketplace, escrowId, r.cumulativeUnits, sequence, r.resultDigest, r.epoch);
         return ECDSA.recover(digest, r.signature[0], r.signature[1]);
+    }
+
+    function _batchSigner(address marketplace, SignedBatch calldata b) private view returns (address) {
+        bytes32 digest = batchDigest(marketplace, keccak256(abi.encodePacked(b.entries)), b.epoch);
+        return ECDSA.recover(digest, b.signature[0], b.signature[1]);
+    }
+
+    /// @dev The position (escrow, sequence) and content (units, result digest) of entry `b.index` of a signed batch.
+    function _entryAt(SignedBatch calldata b)
+        private
+        pure
+        returns (uint256 escrowId, uint64 sequence, uint256 cumulativeUnits, bytes32 resultDigest)
+    {
+        if (b.index >= b.entries.length / 2) revert BatchIndexOutOfRange(b.index, b.entries.length / 2);
+        uint256 word = uint256(b.entries[2 * b.index]);
+        return (word >> 192, uint64(word >> 128), uint128(word), b.entries[2 * b.index + 1]);
+    }
+
+    /// @dev One pass over the set bits of the signer bitmap; each member index appears at most once, so nobody is
+    /// counted twice.
+    function _verifyQuorum(bytes32 digest, Attestation memory a) private view {
+        uint256 size = _checkEpoch(a.epoch, a.members);
+        uint256 bits = a.signers;
+        if (size < 256 && bits >> size != 0) revert SignerOutOfRange(bits, size);
+        uint256 count = _popcount(bits);
+        if (count != a.signatures.length) revert SignatureCountMismatch(a.signatures.length, count);
+        uint256 quorum = quorumFor(size);
+        if (count < quorum) revert QuorumNotMet(count, quorum);
+
+        uint256 k = 0;
+        for (uint256 i = 0; bits != 0; ++i) {
+            if (bits & 1 == 1) {
+                bytes32[2] memory sig = a.signatures[k++];
+                (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecover(digest, sig[0], sig[1]);
+                if (err != ECDSA.RecoverError.NoError || signer != a.members[i]) {
+                    revert InvalidMemberSignature(i, a.members[i]);
+                }
+            }
+            bits >>= 1;
+        }
     }
 
     /// @dev Takes the whole bond: `slashRewardBps` of it to a reporter that is an active member (never the slashed

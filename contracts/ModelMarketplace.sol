@@ -10,8 +10,9 @@ import {MarketplaceListings} from "./marketplace/MarketplaceListings.sol";
 
 /// @title ModelMarketplace
 /// @notice See {IModelMarketplace}. Joins the listings, escrows and disputes modules behind one UUPS proxy and holds
-/// what governance sets: parameters, the terms versions new escrows get, and upgrades. Functions follow one order:
-/// checks, state changes, events, external calls.
+/// what governance sets: parameters, the terms versions new escrows get, and upgrades. Batched settlement
+/// ({IMarketplaceBatches}) does not fit the code-size limit beside them: it lives in its own contract, which the
+/// fallback delegates to in this storage. Functions follow one order: checks, state changes, events, external calls.
 /// @custom:security-contact security@prsm.example
 contract ModelMarketplace is MarketplaceListings, MarketplaceEscrows, MarketplaceDisputes {
     bytes32 public constant UPGRADER_ROLE = keccak256("UPGRADER_ROLE");
@@ -40,9 +41,33 @@ contract ModelMarketplace is MarketplaceListings, MarketplaceEscrows, Marketplac
         bytes32[] categories;
     }
 
+    /// @notice The batch module (MarketplaceBatchModule). Immutable like the token: a new module is a new
+    /// implementation, so it changes only by a governance upgrade.
+    /// @custom:oz-upgrades-unsafe-allow state-variable-immutable
+    address private immutable BATCH_MODULE;
+
     /// @custom:oz-upgrades-unsafe-allow constructor
-    constructor(address token_) MarketplaceBase(token_) {
+    constructor(address token_, address batchModule_) MarketplaceBase(token_) {
+        if (batchModule_.code.length == 0) revert MarketplaceZeroAddress("batchModule");
+        BATCH_MODULE = batchModule_;
         _disableInitializers();
+    }
+
+    /// @notice Every selector this contract does not define runs the batch module's code in this storage (the
+    /// module holds no state and no role, and has no selector in common with this contract).
+    /// @custom:oz-upgrades-unsafe-allow delegatecall
+    fallback() external {
+        address module = BATCH_MODULE;
+        // From the free memory pointer on, so the block is memory-safe: assembly that is not makes the IR pipeline
+        // give up optimisations across the whole contract (about 2.3 KB of code here).
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            calldatacopy(ptr, 0, calldatasize())
+            let ok := delegatecall(gas(), module, ptr, calldatasize(), 0, 0)
+            returndatacopy(ptr, 0, returndatasize())
+            if iszero(ok) { revert(ptr, returndatasize()) }
+            return(ptr, returndatasize())
+        }
     }
 
     function initialize(InitParams calldata p) external initializer {
@@ -156,6 +181,10 @@ contract ModelMarketplace is MarketplaceListings, MarketplaceEscrows, Marketplac
 
     function token() external view returns (address) {
         return address(TOKEN);
+    }
+
+    function batchModule() external view returns (address) {
+        return BATCH_MODULE;
     }
 
     function treasury() external view returns (address) {

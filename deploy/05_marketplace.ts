@@ -4,18 +4,31 @@ import { parametersFor } from "../config/parameters";
 import { Deployments, Tags } from "../config/deployments";
 import { deployUupsProxy } from "../helpers/proxy";
 
+/** Deployment (and contract) name of the marketplace's batch settlement module. */
+const BATCH_MODULE = "MarketplaceBatchModule";
+
 /**
  * The model marketplace: administered, upgraded and arbitrated by the timelock, which also receives the fees.
- * Attested charges are verified by the federation committee.
+ * Attested charges are verified by the federation committee. Batched settlement is a separate module contract the
+ * implementation delegates to (an immutable of the implementation, so it is deployed first); the saved
+ * ModelMarketplace ABI includes the module's functions, events and errors.
  */
 const deployMarketplace: DeployFunction = async (hre) => {
   const { marketplace: params } = parametersFor(hre.network.name);
   const token = await hre.deployments.get(Deployments.Token);
   const timelock = await hre.deployments.get(Deployments.Timelock);
   const committee = await hre.deployments.get(Deployments.Committee);
+  const { deployer } = await hre.getNamedAccounts();
+
+  const batchModule = await hre.deployments.deploy(BATCH_MODULE, {
+    from: deployer,
+    log: true,
+    waitConfirmations: hre.network.live ? 2 : 1,
+  });
 
   await deployUupsProxy(hre, Deployments.Marketplace, {
-    implementationArgs: [token.address],
+    implementationArgs: [token.address, batchModule.address],
+    delegateAbis: [batchModule.abi],
     initializer: {
       method: "initialize",
       args: [

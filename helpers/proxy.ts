@@ -9,6 +9,11 @@ export interface UupsDeployOptions {
   implementationArgs?: unknown[];
   /** Initializer called through the proxy's constructor, so the proxy is never left uninitialised. */
   initializer: { method: string; args: unknown[] };
+  /**
+   * ABIs of contracts the implementation delegates to (its fallback's modules): merged into the saved ABI, so clients
+   * call every function of the proxy through one deployment file.
+   */
+  delegateAbis?: unknown[][];
 }
 
 /**
@@ -45,7 +50,7 @@ export async function deployUupsProxy(
           `  Upgrade through governance: propose ${name}.upgradeToAndCall(${implementation.address}, 0x) to the timelock.`,
       );
     }
-    return saveProxied(hre, name, existingProxy, implementation, current);
+    return saveProxied(hre, name, existingProxy, implementation, current, options.delegateAbis);
   }
 
   const initData = new Interface(implementation.abi).encodeFunctionData(
@@ -59,7 +64,7 @@ export async function deployUupsProxy(
     log: true,
     waitConfirmations: hre.network.live ? 2 : 1,
   });
-  return saveProxied(hre, name, proxy, implementation, implementation.address);
+  return saveProxied(hre, name, proxy, implementation, implementation.address, options.delegateAbis);
 }
 
 async function saveProxied(
@@ -68,16 +73,55 @@ async function saveProxied(
   proxy: Deployment,
   implementation: Deployment,
   activeImplementation: string,
+  delegateAbis: unknown[][] = [],
 ): Promise<Deployment> {
   const deployment: Deployment = {
     ...proxy,
-    abi: implementation.abi,
+    abi: mergeAbis(implementation.abi, ...delegateAbis),
     implementation: activeImplementation,
     devdoc: implementation.devdoc,
     userdoc: implementation.userdoc,
   };
   await hre.deployments.save(name, deployment);
   return deployment;
+}
+
+type AbiItem = { type: string; name?: string; inputs?: { type: string }[] };
+
+/**
+ * `base` plus every function, event and error of `delegates` it lacks (constructors, fallbacks and receives stay
+ * the base's own). A delegate function whose selector the base already has would never be reached through the
+ * proxy (the implementation's own function wins), so that is an error, not something to merge.
+ */
+export function mergeAbis(base: unknown[], ...delegates: unknown[][]): unknown[] {
+  const merged = [...base] as AbiItem[];
+  const baseInterface = new Interface(base as never);
+  const seen = new Set(merged.filter((f) => f.name).map((f) => signatureOf(f)));
+  for (const abi of delegates) {
+    for (const item of abi as AbiItem[]) {
+      if (!["function", "event", "error"].includes(item.type)) continue;
+      const signature = signatureOf(item);
+      if (item.type === "function") {
+        const selector = Interface.from([item as never]).getFunction(item.name!)!.selector;
+        if (baseInterface.getFunction(selector)) {
+          throw new Error(`delegated function ${signature} (${selector}) is shadowed by the implementation's own`);
+        }
+      }
+      if (seen.has(signature)) continue;
+      seen.add(signature);
+      merged.push(item);
+    }
+  }
+  return merged;
+}
+
+function signatureOf(item: AbiItem): string {
+  return `${item.type} ${item.name}(${(item.inputs ?? []).map((i) => canonicalType(i)).join(",")})`;
+}
+
+function canonicalType(input: { type: string; components?: { type: string }[] }): string {
+  if (!input.type.startsWith("tuple")) return input.type;
+  return `(${(input.components ?? []).map((c) => canonicalType(c)).join(",")})${input.type.slice("tuple".length)}`;
 }
 
 // ERC-1967 implementation slot: bytes32(uint256(keccak256("eip1967.proxy.implementation")) - 1)

@@ -20,8 +20,9 @@ import {IUsageAttestationVerifier} from "./IUsageAttestationVerifier.sol";
 /// each epoch change by bond size costs a fresh account's `autoAdmissionBond`, locked for `unbondingDelay` after it
 /// leaves.
 ///
-/// Two conflicting signatures by one member for the same marketplace, escrow and sequence prove equivocation: anyone
-/// may submit them, and the member's whole bond is slashed and the member removed for good. Its signature then counts
+/// Two conflicting signatures by one member for the same marketplace, escrow and sequence prove equivocation, whether
+/// each covers a single report or one entry of a batch (`proveEquivocation`, `proveBatchEquivocation`,
+/// `proveMixedEquivocation`): anyone may submit them, and the member's whole bond is slashed and the member removed for good. Its signature then counts
 /// in no epoch: the epoch it was replaced in, if still in its grace period, is revoked at once (reports in flight are
 /// signed again in the current epoch). `slashRewardBps` of the bond goes to the reporter only if the reporter is an
 /// active member (which the slashed account no longer is); the rest, or all of it for any other reporter, goes to the
@@ -36,6 +37,10 @@ import {IUsageAttestationVerifier} from "./IUsageAttestationVerifier.sol";
 /// `UsageAttestation(address marketplace,uint256 escrowId,uint256 cumulativeUnits,uint64 sequence,bytes32 resultDigest,uint64 epoch)`
 /// where `marketplace` is the contract that consumes the attestation (the caller of `verifyUsageAttestation`): an
 /// attestation for one marketplace settles nothing on another, and a node serving two signs different messages.
+/// A batch of reports is one signature per member over
+/// `UsageBatch(address marketplace,bytes32 entriesHash,uint64 epoch)`, where `entriesHash` is keccak256 of the packed
+/// entry words, two per report: `escrowId (uint64) | sequence (uint64) | cumulativeUnits (uint128)`, `resultDigest`
+/// (see {IMarketplaceBatches}); the attestation bytes are the same `Attestation` tuple.
 interface IFederationCommittee is IUsageAttestationVerifier {
     struct Attestation {
         uint64 epoch;
@@ -48,6 +53,15 @@ interface IFederationCommittee is IUsageAttestationVerifier {
     struct SignedReport {
         uint256 cumulativeUnits;
         bytes32 resultDigest;
+        uint64 epoch;
+        bytes32[2] signature;
+    }
+
+    /// @notice One member-signed batch, as presented in an equivocation proof: the entry at `index` (words
+    /// `2 * index` and `2 * index + 1` of `entries`) is the report in question.
+    struct SignedBatch {
+        bytes32[] entries;
+        uint256 index;
         uint64 epoch;
         bytes32[2] signature;
     }
@@ -117,6 +131,7 @@ interface IFederationCommittee is IUsageAttestationVerifier {
     error SignatureCountMismatch(uint256 signatures, uint256 bits);
     error InvalidMemberSignature(uint256 index, address member);
     error NotEquivocation();
+    error BatchIndexOutOfRange(uint256 index, uint256 entries);
     error InvalidParameter(string parameter);
 
     /// @notice Bonds `amount` (non-zero) FTNS for the caller, pulled from it; the caller's total must reach `minBond`.
@@ -147,6 +162,26 @@ interface IFederationCommittee is IUsageAttestationVerifier {
         SignedReport calldata a,
         SignedReport calldata b
     ) external;
+
+    /// @notice Slashes `member` if `a` and `b` are its signatures over two batches whose entries at `a.index` and
+    /// `b.index` are for the same escrow and sequence with different units or result digest.
+    function proveBatchEquivocation(address member, address marketplace, SignedBatch calldata a, SignedBatch calldata b)
+        external;
+
+    /// @notice Slashes `member` if `a` is its signature over a single report for `escrowId` and `sequence` and `b`
+    /// its signature over a batch whose entry at `b.index` is for the same position with different content.
+    function proveMixedEquivocation(
+        address member,
+        address marketplace,
+        uint256 escrowId,
+        uint64 sequence,
+        SignedReport calldata a,
+        SignedBatch calldata b
+    ) external;
+
+    /// @notice EIP-712 digest members sign for a batch of entries (hashed to `entriesHash`) consumed by
+    /// `marketplace` in `epoch`.
+    function batchDigest(address marketplace, bytes32 entriesHash, uint64 epoch) external view returns (bytes32);
 
     /// @notice EIP-712 digest members sign for a usage report consumed by `marketplace` in `epoch`.
     function attestationDigest(

@@ -14,4 +14,8 @@ interface IUsageAttestationVerifier {
         bytes32 resultDigest,
         bytes calldata attestation
     ) external view;
+
+    /// @notice Reverts unless `attestation` proves that a quorum of the committee signed the batch of usage entries
+    /// hashed to `entriesHash` (keccak256 of the packed entry words) for the calling marketplace.
+    function verifyBatchAttestation(bytes32 entriesHash, bytes calldata attestation) external view;
 }

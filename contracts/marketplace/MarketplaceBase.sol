@@ -10,14 +10,15 @@ import {ReentrancyGuardTransientUpgradeable} from
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 
 import {IModelMarketplace} from "../interfaces/IModelMarketplace.sol";
-import {IUsageAttestationVerifier} from "../interfaces/IUsageAttestationVerifier.sol";
+import {MarketplaceState} from "./MarketplaceStorage.sol";
 
 /// @title MarketplaceBase
-/// @notice The marketplace's storage, token and the bookkeeping every part shares (lookups, the charge split).
+/// @notice The marketplace's token and the bookkeeping every part shares (lookups, the charge split).
 /// The concerns live in their own abstract contracts (listings, escrows, disputes) and `ModelMarketplace` joins them
 /// behind one proxy, so they share one storage namespace and one token balance.
 abstract contract MarketplaceBase is
     IModelMarketplace,
+    MarketplaceState,
     Initializable,
     AccessControlUpgradeable,
     EIP712Upgradeable,
@@ -34,42 +35,10 @@ abstract contract MarketplaceBase is
     /// @custom:oz-upgrades-unsafe-allow state-variable-immutable
     IERC20 internal immutable TOKEN;
 
-    /// @dev Packed by use: the charge path reads the treasury slot and the escrow's terms, the attested path the
-    /// verifier slot, opening an escrow the limits-and-counters slot.
-    /// @custom:storage-location erc7201:prsm.storage.ModelMarketplace
-    struct MarketplaceStorage {
-        address treasury;
-        uint8 categoryCount;
-        IUsageAttestationVerifier verifier;
-        uint32 listingCount;
-        uint64 chargeCount;
-        uint96 minProviderBond;
-        uint72 minEscrowDeposit;
-        uint40 escrowCount;
-        uint16 currentTerms;
-        uint32 maxEscrowDuration;
-        uint48 unbondingDelay;
-        mapping(uint256 listingId => Listing) listings;
-        mapping(uint256 escrowId => Escrow) escrows;
-        mapping(uint256 chargeId => Charge) charges;
-        mapping(address account => uint256) payouts;
-        mapping(uint8 category => bytes32) categoryNames;
-        mapping(uint16 termsId => Terms) terms;
-    }
-
-    // keccak256(abi.encode(uint256(keccak256("prsm.storage.ModelMarketplace")) - 1)) & ~bytes32(uint256(0xff))
-    bytes32 private constant STORAGE_LOCATION = 0x59cc3643a2224799e59cdb6297ffb4bebe1e70aaf4f928458e3947f56f11db00;
-
     /// @custom:oz-upgrades-unsafe-allow constructor
     constructor(address token_) {
         if (token_ == address(0)) revert MarketplaceZeroAddress("token");
         TOKEN = IERC20(token_);
-    }
-
-    function _getStorage() internal pure returns (MarketplaceStorage storage $) {
-        assembly {
-            $.slot := STORAGE_LOCATION
-        }
     }
 
     function _providerListing(uint256 listingId) internal view returns (Listing storage listing) {

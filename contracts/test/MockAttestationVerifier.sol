@@ -7,11 +7,20 @@ import {IUsageAttestationVerifier} from "../interfaces/IUsageAttestationVerifier
 /// reports a test approved. The committee's own tests cover real quorum verification.
 contract MockAttestationVerifier is IUsageAttestationVerifier {
     error MockAttestationRejected(uint256 escrowId, uint256 cumulativeUnits, uint64 sequence);
+    error MockBatchRejected(bytes32 entriesHash);
 
     mapping(bytes32 report => bool) public approved;
 
     function approve(uint256 escrowId, uint256 cumulativeUnits, uint64 sequence, bytes32 resultDigest) external {
         approved[keccak256(abi.encode(escrowId, cumulativeUnits, sequence, resultDigest))] = true;
+    }
+
+    function approveBatch(bytes32 entriesHash) external {
+        approved[entriesHash] = true;
+    }
+
+    function verifyBatchAttestation(bytes32 entriesHash, bytes calldata) external view {
+        if (!approved[entriesHash]) revert MockBatchRejected(entriesHash);
     }
 
     function verifyUsageAttestation(

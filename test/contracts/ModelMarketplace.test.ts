@@ -183,18 +183,23 @@ describe("ModelMarketplace", () => {
     });
 
     it("passes the upgrade-safety validation", async () => {
-      const { token } = await marketFixture();
+      const { token, marketplace } = await marketFixture();
       // hardhat-upgrades reads constructorArgs here at run time, but its ValidateImplementationOptions type omits it.
-      const options = { kind: "uups", constructorArgs: [await token.getAddress()] } as Parameters<
+      const options = { kind: "uups", constructorArgs: [await token.getAddress(), await marketplace.batchModule()] } as Parameters<
         typeof upgrades.validateImplementation
       >[1];
       await upgrades.validateImplementation(await ethers.getContractFactory("ModelMarketplace"), options);
     });
 
-    it("refuses an implementation without a token", async () => {
+    it("refuses an implementation without a token or without a batch module", async () => {
+      const { token, marketplace } = await marketFixture();
       const factory = await ethers.getContractFactory("ModelMarketplace");
-      await expect(factory.deploy(ethers.ZeroAddress))
+      await expect(factory.deploy(ethers.ZeroAddress, await marketplace.batchModule()))
         .to.be.revertedWithCustomError(factory, "MarketplaceZeroAddress").withArgs("token");
+      for (const module of [ethers.ZeroAddress, ethers.Wallet.createRandom().address]) {
+        await expect(factory.deploy(await token.getAddress(), module))
+          .to.be.revertedWithCustomError(factory, "MarketplaceZeroAddress").withArgs("batchModule");
+      }
     });
 
     it("cannot be initialised again", async () => {

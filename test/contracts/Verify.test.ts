@@ -24,7 +24,8 @@ describe("deploy:verify (offline: what it would send)", () => {
     }
     const marketplace = jobs.find((j) => j.deployment === "ModelMarketplace_Implementation")!;
     expect(marketplace.contract).to.equal("contracts/ModelMarketplace.sol:ModelMarketplace");
-    expect(marketplace.constructorArguments).to.deep.equal([all.FTNSToken!.address]);
+    expect(marketplace.constructorArguments).to.deep.equal([all.FTNSToken!.address, all.MarketplaceBatchModule!.address]);
+    expect(names).to.include("MarketplaceBatchModule");
     expect(describeProxyInit(all, jobs.find((j) => j.deployment === "ModelMarketplace_Proxy")!)).to.equal("initialize(...)");
   });
 
