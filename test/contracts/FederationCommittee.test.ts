@@ -3,7 +3,9 @@ import { deployments, ethers, upgrades } from "hardhat";
 import { time } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import { deployProtocol, ftns, impersonate } from "../support/fixtures";
+import type { Hex } from "viem";
 import { attestWith, encodeAttestation, signAttestation, type UsageReport } from "../support/committee";
+import { attestBatch, BATCH_EIP712_TYPES, committeeDomain, encodeEntries, entriesHash, signBatchWords } from "../support/batches";
 
 const MEMBERSHIP_ROLE = ethers.id("MEMBERSHIP_ROLE");
 const DIGEST = ethers.id("answers");
@@ -502,6 +504,159 @@ describe("FederationCommittee", () => {
           .to.be.revertedWithCustomError(f.committee, "NotEquivocation");
       }
       expect((await f.committee.getMember(node.address)).slashed).to.equal(false);
+    });
+  });
+
+  describe("batch attestations", () => {
+    const entries = (f: Fixture, units = 1_000n) => [
+      { escrowId: f.escrowId, sequence: 1n, cumulativeUnits: units, resultDigest: DIGEST as Hex },
+      { escrowId: f.escrowId + 1n, sequence: 4n, cumulativeUnits: 20n, resultDigest: ethers.id("other") as Hex },
+    ];
+
+    it("verifies a quorum of the epoch's members over the entries' hash, for the calling marketplace", async () => {
+      const f = await committeeFixture();
+      const { words, bytes, epoch } = await attestBatch(f.committee, f.nodes.slice(0, 3), f.marketAddress, entries(f));
+      await f.committee.connect(f.market).verifyBatchAttestation(entriesHash(words), bytes);
+      // The digest is the EIP-712 hash of UsageBatch(marketplace, entriesHash, epoch) in the committee's domain.
+      const domain = await committeeDomain(f.committee);
+      const message = { marketplace: f.marketAddress, entriesHash: entriesHash(words), epoch };
+      expect(await f.committee.batchDigest(f.marketAddress, entriesHash(words), epoch))
+        .to.equal(ethers.TypedDataEncoder.hash(domain, BATCH_EIP712_TYPES, message));
+      expect(await f.committee.batchDigest(f.outsider.address, entriesHash(words), epoch))
+        .to.not.equal(await f.committee.batchDigest(f.marketAddress, entriesHash(words), epoch));
+      // A single-report attestation's signatures are not a batch's, nor the other way round.
+      const single = await attestWith(f.committee, f.nodes.slice(0, 3), report(f));
+      await expect(f.committee.connect(f.market).verifyBatchAttestation(entriesHash(words), single.bytes))
+        .to.be.revertedWithCustomError(f.committee, "InvalidMemberSignature");
+      const r = report(f);
+      await expect(f.committee.connect(f.market).verifyUsageAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, bytes))
+        .to.be.revertedWithCustomError(f.committee, "InvalidMemberSignature");
+    });
+
+    it("refuses fewer than the quorum, an unknown epoch, another member list, a bad signature and another marketplace", async () => {
+      const f = await committeeFixture();
+      const { words, bytes, epoch, members, signatures } = await attestBatch(f.committee, f.nodes.slice(0, 3), f.marketAddress, entries(f));
+      const hash = entriesHash(words);
+      const two = await attestBatch(f.committee, f.nodes.slice(0, 2), f.marketAddress, entries(f));
+      await expect(f.committee.connect(f.market).verifyBatchAttestation(hash, two.bytes))
+        .to.be.revertedWithCustomError(f.committee, "QuorumNotMet").withArgs(2, 3);
+      await expect(f.committee.connect(f.market).verifyBatchAttestation(hash, encodeAttestation(epoch + 1n, members, 0b111n, signatures)))
+        .to.be.revertedWithCustomError(f.committee, "UnknownEpoch").withArgs(epoch + 1n, epoch);
+      const swapped = [...members];
+      swapped[3] = f.outsider.address;
+      await expect(f.committee.connect(f.market).verifyBatchAttestation(hash, encodeAttestation(epoch, swapped, 0b111n, signatures)))
+        .to.be.revertedWithCustomError(f.committee, "MembersMismatch").withArgs(epoch);
+      const forged = [...signatures];
+      forged[1] = await signBatchWords(f.committee, f.outsider, f.marketAddress, words, epoch);
+      await expect(f.committee.connect(f.market).verifyBatchAttestation(hash, encodeAttestation(epoch, members, 0b111n, forged)))
+        .to.be.revertedWithCustomError(f.committee, "InvalidMemberSignature").withArgs(1, members[1]);
+      await expect(f.committee.connect(f.market).verifyBatchAttestation(entriesHash(encodeEntries(entries(f, 1_001n))), bytes))
+        .to.be.revertedWithCustomError(f.committee, "InvalidMemberSignature").withArgs(0, members[0]);
+      await expect(f.committee.connect(f.outsider).verifyBatchAttestation(hash, bytes))
+        .to.be.revertedWithCustomError(f.committee, "InvalidMemberSignature").withArgs(0, members[0]);
+      const otherChain = await attestBatch(f.committee, f.nodes.slice(0, 3), f.marketAddress, entries(f), { chainId: 137n });
+      await expect(f.committee.connect(f.market).verifyBatchAttestation(hash, otherChain.bytes))
+        .to.be.revertedWithCustomError(f.committee, "InvalidMemberSignature");
+      await expect(f.committee.connect(f.market).verifyBatchAttestation(hash, encodeAttestation(epoch, members, 0b1111n, signatures)))
+        .to.be.revertedWithCustomError(f.committee, "SignatureCountMismatch").withArgs(3, 4);
+    });
+
+    it("keeps a batch attested in the replaced epoch valid for the grace period only", async () => {
+      const f = await committeeFixture();
+      const { words, bytes } = await attestBatch(f.committee, f.nodes.slice(0, 3), f.marketAddress, entries(f));
+      await admitCandidate(f);
+      await f.committee.connect(f.market).verifyBatchAttestation(entriesHash(words), bytes);
+      await time.increase(301);
+      await expect(f.committee.connect(f.market).verifyBatchAttestation(entriesHash(words), bytes))
+        .to.be.revertedWithCustomError(f.committee, "EpochExpired");
+    });
+  });
+
+  describe("equivocation across batches", () => {
+    /** `signer`'s signature over a batch whose entry `index` is (escrowId, sequence 1) with `units`. */
+    async function signedBatch(f: Fixture, signer: HardhatEthersSigner, units: bigint, opts: { index?: number; sequence?: bigint; digest?: string; marketplace?: string } = {}) {
+      const epoch = await f.committee.currentEpoch();
+      const position = { escrowId: f.escrowId, sequence: opts.sequence ?? 1n, cumulativeUnits: units, resultDigest: (opts.digest ?? DIGEST) as Hex };
+      const filler = { escrowId: f.escrowId + 7n, sequence: 9n, cumulativeUnits: 3n, resultDigest: ethers.id("filler") as Hex };
+      const list = opts.index === 1 ? [filler, position] : [position, filler];
+      const words = encodeEntries(list);
+      const signature = await signBatchWords(f.committee, signer, opts.marketplace ?? f.marketAddress, words, epoch);
+      return { entries: words, index: opts.index ?? 0, epoch, signature };
+    }
+
+    it("slashes a member that signed two batches with different content at one position", async () => {
+      const f = await committeeFixture();
+      const liar = f.nodes[2];
+      const a = await signedBatch(f, liar, 1_000n);
+      const b = await signedBatch(f, liar, 5_000n, { index: 1 });
+      const treasuryBefore = await f.token.balanceOf(await f.timelock.getAddress());
+      await expect(f.committee.connect(f.nodes[0]).proveBatchEquivocation(liar.address, f.marketAddress, a, b))
+        .to.emit(f.committee, "EquivocationSlashed")
+        .withArgs(liar.address, f.nodes[0].address, f.escrowId, 1, ftns(50), ftns(50));
+      expect(await f.token.balanceOf(await f.timelock.getAddress())).to.equal(treasuryBefore + ftns(50));
+      const member = await f.committee.getMember(liar.address);
+      expect([member.active, member.slashed, member.bond]).to.deep.equal([false, true, 0n]);
+      await expect(f.committee.proveBatchEquivocation(liar.address, f.marketAddress, a, b))
+        .to.be.revertedWithCustomError(f.committee, "MemberSlashed").withArgs(liar.address);
+    });
+
+    it("slashes on a different result digest alone", async () => {
+      const f = await committeeFixture();
+      const a = await signedBatch(f, f.nodes[1], 1_000n);
+      const b = await signedBatch(f, f.nodes[1], 1_000n, { digest: ethers.id("tampered") });
+      await expect(f.committee.proveBatchEquivocation(f.nodes[1].address, f.marketAddress, a, b)).to.emit(f.committee, "EquivocationSlashed");
+    });
+
+    it("is not fooled by the same content, different positions, another signer, another marketplace or a bad index", async () => {
+      const f = await committeeFixture();
+      const node = f.nodes[0];
+      const a = await signedBatch(f, node, 1_000n);
+      const same = await signedBatch(f, node, 1_000n, { index: 1 });
+      const otherSequence = await signedBatch(f, node, 5_000n, { sequence: 2n });
+      const otherEntry = { ...(await signedBatch(f, node, 5_000n)), index: 1 }; // the filler: another escrow
+      const byOther = await signedBatch(f, f.nodes[1], 5_000n);
+      const forOther = await signedBatch(f, node, 5_000n, { marketplace: f.outsider.address });
+      const m = f.marketAddress;
+      for (const [x, y, who] of [[a, same, node], [a, otherSequence, node], [a, otherEntry, node], [a, byOther, node], [a, byOther, f.nodes[1]], [a, forOther, node]] as const) {
+        await expect(f.committee.proveBatchEquivocation(who.address, m, x, y)).to.be.revertedWithCustomError(f.committee, "NotEquivocation");
+      }
+      await expect(f.committee.proveBatchEquivocation(node.address, m, { ...a, index: 2 }, same))
+        .to.be.revertedWithCustomError(f.committee, "BatchIndexOutOfRange").withArgs(2, 2);
+      expect((await f.committee.getMember(node.address)).slashed).to.equal(false);
+    });
+
+    it("slashes a member whose single report and batch entry conflict at one position", async () => {
+      const f = await committeeFixture();
+      const liar = f.nodes[3];
+      const epoch = await f.committee.currentEpoch();
+      const single = { cumulativeUnits: 1_000n, resultDigest: DIGEST, epoch };
+      const signature = await signAttestation(f.committee, liar, { ...report(f), ...single }, epoch);
+      const b = await signedBatch(f, liar, 9_000n, { index: 1 });
+      await expect(f.committee.connect(f.reporter).proveMixedEquivocation(liar.address, f.marketAddress, f.escrowId, 1n, { ...single, signature }, b))
+        .to.emit(f.committee, "EquivocationSlashed")
+        .withArgs(liar.address, f.reporter.address, f.escrowId, 1, 0, ftns(100));
+      expect((await f.committee.getMember(liar.address)).slashed).to.equal(true);
+    });
+
+    it("refuses a mixed proof with the same content, another position or another signer", async () => {
+      const f = await committeeFixture();
+      const node = f.nodes[0];
+      const epoch = await f.committee.currentEpoch();
+      const single = { cumulativeUnits: 1_000n, resultDigest: DIGEST, epoch };
+      const a = { ...single, signature: await signAttestation(f.committee, node, { ...report(f), ...single }, epoch) };
+      const same = await signedBatch(f, node, 1_000n);
+      const conflicting = await signedBatch(f, node, 2_000n);
+      const m = f.marketAddress;
+      await expect(f.committee.proveMixedEquivocation(node.address, m, f.escrowId, 1n, a, same)).to.be.revertedWithCustomError(f.committee, "NotEquivocation");
+      await expect(f.committee.proveMixedEquivocation(node.address, m, f.escrowId, 2n, a, conflicting)).to.be.revertedWithCustomError(f.committee, "NotEquivocation");
+      await expect(f.committee.proveMixedEquivocation(node.address, m, f.escrowId + 1n, 1n, a, conflicting)).to.be.revertedWithCustomError(f.committee, "NotEquivocation");
+      await expect(f.committee.proveMixedEquivocation(node.address, m, f.escrowId, 1n, a, { ...conflicting, index: 1 })).to.be.revertedWithCustomError(f.committee, "NotEquivocation");
+      const byOther = await signedBatch(f, f.nodes[1], 2_000n);
+      await expect(f.committee.proveMixedEquivocation(node.address, m, f.escrowId, 1n, a, byOther)).to.be.revertedWithCustomError(f.committee, "NotEquivocation");
+      await expect(f.committee.proveMixedEquivocation(f.nodes[1].address, m, f.escrowId, 1n, a, byOther)).to.be.revertedWithCustomError(f.committee, "NotEquivocation");
+      await expect(f.committee.proveMixedEquivocation(node.address, m, f.escrowId, 1n, a, { ...conflicting, index: 5 }))
+        .to.be.revertedWithCustomError(f.committee, "BatchIndexOutOfRange").withArgs(5, 2);
+      await f.committee.proveMixedEquivocation(node.address, m, f.escrowId, 1n, a, conflicting);
     });
   });
 
