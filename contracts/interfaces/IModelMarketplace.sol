@@ -19,7 +19,8 @@ pragma solidity 0.8.28;
 ///   bond goes to the provider), and a refund returns the amount to the escrow and slashes the provider's bond.
 ///
 /// Invariant: the contract's FTNS balance equals open escrows' unspent deposits + pending and disputed attested
-/// charges + dispute bonds held + unclaimed payouts + listing bonds.
+/// charges + attested batches' unreleased per-listing shares (see IMarketplaceBatches) + dispute bonds held +
+/// unclaimed payouts + listing bonds.
 /// @dev Amounts are raw FTNS units (18 decimals). Timestamps are seconds. Ids start at 1; 0 means "none".
 interface IModelMarketplace {
     enum BillingUnit {
