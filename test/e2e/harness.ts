@@ -14,8 +14,16 @@ export const ROOT = path.resolve(__dirname, "..", "..");
 const BIN = (tool: string) => path.join(ROOT, "node_modules", ".bin", tool);
 const MNEMONIC = "test test test test test test test test test test test junk"; // Hardhat's public dev accounts
 
+const accounts = new Map<number, HDAccount>();
+
+/** Hardhat dev account `index`, derived once (a derivation costs tens of milliseconds). */
 export function account(index: number): HDAccount {
-  return mnemonicToAccount(MNEMONIC, { addressIndex: index });
+  let a = accounts.get(index);
+  if (!a) {
+    a = mnemonicToAccount(MNEMONIC, { addressIndex: index });
+    accounts.set(index, a);
+  }
+  return a;
 }
 
 export function privateKeyOf(index: number): Hex {
