@@ -12,6 +12,7 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 
 import {IFederationCommittee} from "./interfaces/IFederationCommittee.sol";
+import {IUsageAttestationVerifier} from "./interfaces/IUsageAttestationVerifier.sol";
 
 /// @title FederationCommittee
 /// @notice See {IFederationCommittee}.
@@ -34,6 +35,8 @@ contract FederationCommittee is
     /// @inheritdoc IFederationCommittee
     uint16 public constant MIN_COMMITTEE_SIZE_FLOOR = 4; // the smallest committee that tolerates one fault
     uint16 private constant BPS = 10_000;
+    /// @dev secp256k1's group order / 2: signatures with a larger `s` are the malleable twins of valid ones.
+    uint256 private constant HALF_ORDER = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
 
     bytes32 private constant ATTESTATION_TYPEHASH = keccak256(
         "UsageAttestation(address marketplace,uint256 escrowId,uint256 cumulativeUnits,uint64 sequence,bytes32 resultDigest,uint64 epoch)"
@@ -185,9 +188,8 @@ contract FederationCommittee is
         _verifyQuorum(attestationDigest(msg.sender, escrowId, cumulativeUnits, sequence, resultDigest, a.epoch), a);
     }
 
-    /// @notice Reverts unless `attestation` carries a quorum of the named epoch's members' signatures over the batch
-    /// of entries hashed to `entriesHash` for the calling marketplace (`msg.sender`). Same checks and errors as
-    /// {verifyUsageAttestation}.
+    /// @inheritdoc IUsageAttestationVerifier
+    /// @dev Same checks and errors as {verifyUsageAttestation}; the batch is bound to its caller the same way.
     function verifyBatchAttestation(bytes32 entriesHash, bytes calldata attestation) external view {
         Attestation memory a = abi.decode(attestation, (Attestation));
         _verifyQuorum(batchDigest(msg.sender, entriesHash, a.epoch), a);
@@ -329,8 +331,7 @@ contract FederationCommittee is
         return (word >> 192, uint64(word >> 128), uint128(word), b.entries[2 * b.index + 1]);
     }
 
-    /// @dev One pass over the set bits of the signer bitmap; each member index appears at most once, so nobody is
-    /// counted twice.
+    /// @dev One pass over the signer bitmap's set bits; each member index appears at most once: nobody counts twice.
     function _verifyQuorum(bytes32 digest, Attestation memory a) private view {
         uint256 size = _checkEpoch(a.epoch, a.members);
         uint256 bits = a.signers;
@@ -344,13 +345,21 @@ contract FederationCommittee is
         for (uint256 i = 0; bits != 0; ++i) {
             if (bits & 1 == 1) {
                 bytes32[2] memory sig = a.signatures[k++];
-                (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecover(digest, sig[0], sig[1]);
-                if (err != ECDSA.RecoverError.NoError || signer != a.members[i]) {
-                    revert InvalidMemberSignature(i, a.members[i]);
+                address member = a.members[i];
+                if (_recoverCompact(digest, sig[0], sig[1]) != member || member == address(0)) {
+                    revert InvalidMemberSignature(i, member);
                 }
             }
             bits >>= 1;
         }
+    }
+
+    /// @dev ECDSA.tryRecover(hash, r, vs) without its error tuple (~100 gas a signature): the same EIP-2098 split and
+    /// refusal of an upper-half `s`; an invalid signature recovers to 0, refused by the caller's zero check.
+    function _recoverCompact(bytes32 digest, bytes32 r, bytes32 vs) private pure returns (address) {
+        uint256 s = uint256(vs) & ((1 << 255) - 1);
+        if (s > HALF_ORDER) return address(0);
+        return ecrecover(digest, uint8(uint256(vs) >> 255) + 27, r, bytes32(s));
     }
 
     /// @dev Takes the whole bond: `slashRewardBps` of it to a reporter that is an active member (never the slashed

@@ -173,6 +173,23 @@ describe("FederationCommittee", () => {
         .to.be.revertedWithCustomError(f.committee, "InvalidMemberSignature").withArgs(1, members[1]);
     });
 
+    it("rejects a signature's malleable twin (upper-half s) and a signature that recovers no one", async () => {
+      const f = await committeeFixture();
+      const r = report(f);
+      const { epoch, members, signatures } = await attestWith(f.committee, f.nodes.slice(0, 3), r);
+      const N = BigInt("0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141");
+      const sig = ethers.Signature.from({ r: signatures[0][0], yParityAndS: signatures[0][1] });
+      // (r, n - s) with the other parity recovers the same signer: refused, as OpenZeppelin's ECDSA does.
+      const twinS = N - BigInt(sig.s);
+      const twin = ethers.toBeHex((BigInt(1 - sig.yParity) << 255n) | twinS, 32);
+      const malleable = encodeAttestation(epoch, members, 0b111n, [[sig.r, twin], signatures[1], signatures[2]]);
+      await expect(f.committee.connect(f.market).verifyUsageAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, malleable))
+        .to.be.revertedWithCustomError(f.committee, "InvalidMemberSignature").withArgs(0, members[0]);
+      const garbage = encodeAttestation(epoch, members, 0b111n, [[ethers.ZeroHash, ethers.ZeroHash], signatures[1], signatures[2]]);
+      await expect(f.committee.connect(f.market).verifyUsageAttestation(r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, garbage))
+        .to.be.revertedWithCustomError(f.committee, "InvalidMemberSignature").withArgs(0, members[0]);
+    });
+
     it("rejects a bitmap that does not match the signatures, or names non-existent members", async () => {
       const f = await committeeFixture();
       const r = report(f);
