@@ -5,6 +5,7 @@
 import hre from "hardhat";
 import fs from "node:fs";
 import path from "node:path";
+import { batchGas } from "./gas/batches";
 import { committeeGas } from "./gas/committee";
 import { governorGas } from "./gas/governor";
 import { marketplaceGas } from "./gas/marketplace";
@@ -66,6 +67,7 @@ async function main() {
   sections.push(await governorGas(hre));
   sections.push(await marketplaceGas(hre));
   sections.push(await committeeGas(hre));
+  sections.push(await batchGas(hre));
 
   const previous = loadPrevious();
   fs.mkdirSync(RESULTS, { recursive: true });
