@@ -17,7 +17,7 @@ import { ReportRejected, Unauthorized, WorkerError } from "../shared/errors";
 import type { Logger } from "../shared/logger";
 import { TransactionSender } from "../shared/sender";
 import { lastChargeAt } from "../shared/terms-cache";
-import { decodeApplied, MAX_BATCH_ENTRIES } from "../shared/batch";
+import { decodeApplied, escrowSlots, MAX_BATCH_ENTRIES } from "../shared/batch";
 import { encodeAttestation, reportContentId, type UsageReport } from "../shared/usage-report";
 import { post } from "../shared/http-client";
 import { settleRequestSigner, type SettleRequest } from "../shared/settle-request";
@@ -485,7 +485,12 @@ export class ConsensusNode {
     const call =
       s.kind === "single"
         ? { functionName: "chargeWithAttestation", args: [r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest, attestation] }
-        : { functionName: "chargeBatchWithAttestation", args: [s.words, attestation] };
+        : {
+            functionName: "chargeBatchWithAttestation",
+            args: [s.words, attestation],
+            // The escrows' slots, declared ahead: ~300 gas less per escrow (workers/shared/batch.ts).
+            accessList: [{ address: this.ctx.marketplace.address, storageKeys: s.reports.flatMap((r) => escrowSlots(r.escrowId)) }],
+          };
     try {
       const sent = await this.sender.send(
         { address: this.ctx.marketplace.address, abi: this.ctx.marketplace.abi, ...call },

@@ -17,7 +17,7 @@
  *   after all, that next send fails ("nonce too low") and its caller retries as after any failure.
  * - Counters for metrics: `stats`.
  */
-import { encodeFunctionData, type Abi, type Address, type Hex, type TransactionReceipt } from "viem";
+import { encodeFunctionData, type Abi, type AccessList, type Address, type Hex, type TransactionReceipt } from "viem";
 import type { ChainContext } from "./chain";
 
 export interface ContractCall {
@@ -25,6 +25,8 @@ export interface ContractCall {
   abi: Abi;
   functionName: string;
   args: readonly unknown[];
+  /** EIP-2930 storage slots the call will touch (each saves the cold-access surcharge; batch settlement uses it). */
+  accessList?: AccessList;
 }
 
 export interface SenderOptions {
@@ -69,6 +71,7 @@ interface Pending {
   data: Hex;
   to: Address;
   gas: bigint;
+  accessList?: AccessList;
   fees: Fees;
   cap: bigint;
   hashes: Hex[];
@@ -129,12 +132,12 @@ export class TransactionSender {
       const data = encodeFunctionData({ abi: call.abi, functionName: call.functionName, args: call.args });
       let gas: bigint;
       try {
-        gas = await this.ctx.publicClient.estimateGas({ account: this.ctx.account, to: call.address, data });
+        gas = await this.ctx.publicClient.estimateGas({ account: this.ctx.account, to: call.address, data, accessList: call.accessList });
       } catch (error) {
         this.counters.rejected++;
         throw error;
       }
-      const pending = await this.submitFirst(call.address, data, (gas * 12n) / 10n); // headroom: state may change before inclusion
+      const pending = await this.submitFirst(call.address, data, (gas * 12n) / 10n, call.accessList); // headroom: state may change before inclusion
       return await this.watch(pending);
     } finally {
       this.release();
@@ -158,7 +161,7 @@ export class TransactionSender {
   }
 
   /** Chooses the nonce, signs and submits the first version; one retry at a re-read nonce when the nonce was stale. */
-  private submitFirst(to: Address, data: Hex, gas: bigint): Promise<Pending> {
+  private submitFirst(to: Address, data: Hex, gas: bigint, accessList?: AccessList): Promise<Pending> {
     return this.serialized(async () => {
       const estimate = await this.currentFees();
       for (let attempt = 0; ; attempt++) {
@@ -173,6 +176,7 @@ export class TransactionSender {
           data,
           to,
           gas,
+          accessList,
           fees,
           cap: this.options.maxFeePerGasCap ?? fees.maxFeePerGas * 3n,
           hashes: [],
@@ -220,6 +224,7 @@ export class TransactionSender {
       to: p.to,
       data: p.data,
       gas: p.gas,
+      accessList: p.accessList,
       nonce: p.nonce,
       maxFeePerGas: fees.maxFeePerGas,
       maxPriorityFeePerGas: fees.maxPriorityFeePerGas,
