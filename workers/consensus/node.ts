@@ -121,6 +121,7 @@ export class ConsensusNode {
 
   stop(): void {
     clearInterval(this.timer);
+    this.pending.flush();
     this.store.close();
   }
 
@@ -333,6 +334,8 @@ export class ConsensusNode {
     if (!current?.members.some((m) => m.toLowerCase() === this.address.toLowerCase())) {
       throw new WorkerError(`node ${this.address} is not a committee member`, "not-a-member", 503);
     }
+    // What this node signs it also holds durably (a restart resumes settling it).
+    this.pending.flush();
     try {
       this.store.commitPositions(positionsOf(s.reports));
     } catch (error) {
@@ -609,6 +612,7 @@ export class ConsensusNode {
     if (this.ticking) return;
     this.ticking = true;
     try {
+      this.pending.flush();
       const [epoch] = await Promise.all([this.refreshEpoch(), this.clock.refresh(), this.escrows.refreshCount()]);
       await this.syncSettlements();
       if (++this.ticks % 30 === 0) await this.measureBlockTime();

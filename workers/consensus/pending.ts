@@ -2,7 +2,8 @@
  * The newest validated report per escrow that the chain has not yet accounted (coalescing: an older pending report
  * is superseded, never settled on its own). Bounded: beyond `max` escrows a new one is refused with 429, so a node's
  * memory does not grow with hostile input; every escrow here is a real, open escrow whose renter and provider signed
- * the report. Mirrored in the store, so a restart resumes it.
+ * the report. Mirrored in the store once per tick (one transaction, so one fsync, not one per report), so a restart
+ * resumes it; what arrived in the last tick before a crash is re-sent by the providers' gateways.
  */
 import type { Hex } from "viem";
 import { WorkerError } from "../shared/errors";
@@ -23,6 +24,8 @@ export interface PendingEscrow {
 
 export class PendingReports {
   private readonly byEscrow = new Map<string, PendingEscrow>();
+  /** Escrows changed since the last flush. */
+  private readonly dirty = new Set<string>();
 
   constructor(
     private readonly store: NodeStore,
@@ -54,7 +57,7 @@ export class PendingReports {
       peerProposedAt: held?.peerProposedAt,
     };
     this.byEscrow.set(key, entry);
-    this.store.putPending({ escrowId: report.escrowId, report: reportToJson(report), contentId, since: entry.since });
+    this.dirty.add(key);
     return true;
   }
 
@@ -64,8 +67,21 @@ export class PendingReports {
     const held = this.byEscrow.get(key);
     if (!held || (units !== undefined && units < held.report.cumulativeUnits)) return false;
     this.byEscrow.delete(key);
-    this.store.deletePending(escrowId);
+    this.dirty.add(key);
     return true;
+  }
+
+  /** Writes what changed since the last flush, in one transaction. */
+  flush(): void {
+    if (this.dirty.size === 0) return;
+    const rows = [...this.dirty].map((key) => {
+      const held = this.byEscrow.get(key);
+      return held
+        ? { escrowId: BigInt(key), row: { escrowId: held.report.escrowId, report: reportToJson(held.report), contentId: held.contentId, since: held.since } }
+        : { escrowId: BigInt(key) };
+    });
+    this.store.writePending(rows);
+    this.dirty.clear();
   }
 
   isFull(): boolean {

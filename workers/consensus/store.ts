@@ -10,8 +10,8 @@
  *               rows are replaced by one "sealed" row, and the node refuses to sign anything for that escrow again.
  *               The table stays the size of the escrows the node attested, not of every report.
  *   pending     the newest validated report per escrow, not yet settled (a newer one replaces it: reports are
- *               cumulative, so settling the newest settles every earlier one). Survives restarts; deleted when
- *               the chain has accounted it.
+ *               cumulative, so settling the newest settles every earlier one), written once per tick. Survives
+ *               restarts; deleted when the chain has accounted it.
  */
 import fs from "node:fs";
 import path from "node:path";
@@ -108,12 +108,14 @@ export class NodeStore {
     return this.stmts.countPositions.get()!.n;
   }
 
-  putPending(row: PendingRow): void {
-    this.stmts.putPending.run(row.escrowId.toString(), JSON.stringify(row.report), row.contentId, row.since);
-  }
-
-  deletePending(escrowId: bigint): void {
-    this.stmts.deletePending.run(escrowId.toString());
+  /** Puts (with `row`) or deletes (without) pending reports, in one transaction. */
+  writePending(changes: { escrowId: bigint; row?: PendingRow }[]): void {
+    this.db.transaction(() => {
+      for (const { escrowId, row } of changes) {
+        if (row) this.stmts.putPending.run(escrowId.toString(), JSON.stringify(row.report), row.contentId, row.since);
+        else this.stmts.deletePending.run(escrowId.toString());
+      }
+    })();
   }
 
   allPending(): PendingRow[] {
