@@ -55,7 +55,7 @@ export class EscrowCache {
   /** Fresh reads (a batch about to be proposed), which also refresh the cache. */
   async readFresh(ids: readonly bigint[]): Promise<Map<string, Escrow>> {
     const out = new Map<string, Escrow>();
-    // One call per escrow, concurrently: viem batches them into a JSON-RPC batch over HTTP.
+    // One call per escrow, all at once.
     const escrows = await Promise.all(ids.map((id) => readEscrow(this.ctx, id)));
     ids.forEach((id, i) => {
       out.set(id.toString(), escrows[i]);

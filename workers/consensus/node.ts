@@ -164,20 +164,22 @@ export class ConsensusNode {
     const answer = (status: ReportAnswer["status"]): ReportAnswer => ({ status, escrowId: report.escrowId.toString(), cumulativeUnits: report.cumulativeUnits.toString() });
     const contentId = reportContentId(report);
     const held = this.pending.get(report.escrowId);
-    if (held && held.report.cumulativeUnits >= report.cumulativeUnits) {
-      if (held.contentId === contentId) return answer("pending");
-      if (held.report.sequence === report.sequence) throw this.conflict(report);
-      return answer("superseded");
-    }
+    if (held && held.contentId !== contentId && held.report.sequence === report.sequence) throw this.conflict(report);
     const signed = this.store.signedAt(report.escrowId, report.sequence);
     if (signed === SEALED) throw new ReportRejected("escrow-not-open", `escrow ${report.escrowId} can no longer be charged`);
     if (signed && signed !== contentId) throw this.conflict(report);
     if (!(await this.mayExist(report.escrowId))) {
       throw new ReportRejected("escrow-not-found", `escrow ${report.escrowId} does not exist`);
     }
-    const escrow = await this.escrows.get(report.escrowId);
+    // A report no newer than the one held (a resend, a replay) is checked against a fresh read: the cached copy may
+    // predate the settlement that made it stale (one RPC read per such report).
+    const notNewer = held !== undefined && held.report.cumulativeUnits >= report.cumulativeUnits;
+    const escrow = notNewer ? (await this.escrows.readFresh([report.escrowId])).get(report.escrowId.toString())! : await this.escrows.get(report.escrowId);
     checkAgainstEscrow(escrow, await lastChargeAt(this.ctx, escrow), this.clock.chainNow(), report);
+    if (held?.contentId === contentId) return answer("pending"); // a resend: its signatures were checked on arrival
     if (!held && this.pending.isFull()) throw new WorkerError("this node holds too much pending usage; try again later", "node-busy", 429);
+    // Every report is checked in full, an older one too: the answer says whether it is valid, not only whether
+    // it is kept (a newer one already held supersedes it).
     await checkSignatures(this.ctx, report, escrow.renter, await this.escrows.provider(escrow.listingId));
     const kept = this.pending.offer(report, contentId);
     this.metrics.pending.set(this.pending.size);
@@ -190,22 +192,23 @@ export class ConsensusNode {
 
   /**
    * Whether the escrow id can exist. An id just beyond the known count may be an escrow opened since: the count is
-   * re-read (shared by concurrent callers, at most once a second), and within that second such an id is answered
-   * 503 (the gateway retries) rather than refused. Ids far beyond the count are refused without any read.
+   * re-read, one read shared by concurrent callers and at most one every 100 ms, until a read that started after
+   * this call answers. Ids far beyond the count are refused without any read.
    */
   private async mayExist(escrowId: bigint): Promise<boolean> {
     if (this.escrows.mayExist(escrowId)) return true;
     if (escrowId < 1n || escrowId > this.escrows.known + NEW_ESCROW_WINDOW) return false;
-    if (!this.countRead && Date.now() - this.countReadAt >= 1_000) {
-      this.countReadAt = Date.now();
-      this.countRead = this.escrows.refreshCount().finally(() => (this.countRead = undefined));
+    const askedAt = Date.now();
+    for (let attempt = 0; attempt < 2 && this.countReadAt < askedAt; attempt++) {
+      this.countRead ??= new Promise<void>((r) => setTimeout(r, Math.max(0, this.countReadAt + 100 - Date.now())))
+        .then(() => {
+          this.countReadAt = Date.now();
+          return this.escrows.refreshCount();
+        })
+        .finally(() => (this.countRead = undefined));
+      await this.countRead;
     }
-    if (this.countRead) await this.countRead;
-    if (this.escrows.mayExist(escrowId)) return true;
-    if (Date.now() - this.countReadAt < 1_000) {
-      throw new WorkerError(`escrow ${escrowId} is not known yet; try again shortly`, "escrow-not-yet-known", 503);
-    }
-    return false;
+    return this.escrows.mayExist(escrowId);
   }
 
   /**
