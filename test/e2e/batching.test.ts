@@ -206,7 +206,6 @@ describe("batched settlement and hardened nodes", { timeout: 900_000 }, () => {
     const health = await (await fetch(`${target.url}/health`)).json();
     // Earlier tests' escrows may still leave the pending set meanwhile; none may enter it.
     assert.ok(health.pending <= pendingBefore, `hostile input created pending state (${pendingBefore} -> ${health.pending})`);
-    const rssGrowth = Math.round((rssAfter - rssBefore) / 2 ** 20);
     console.log(`# node RSS before ${Math.round(rssBefore / 2 ** 20)} MiB, after ${Math.round(rssAfter / 2 ** 20)} MiB`);
     assert.ok(rssAfter - rssBefore < 96 * 2 ** 20, `RSS grew ${Math.round((rssAfter - rssBefore) / 2 ** 20)} MiB`);
     assert.ok((await metric(target, "prsm_node_reports_rejected_total")) >= 20_000);
