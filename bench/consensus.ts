@@ -88,7 +88,10 @@ async function main() {
           if (!firstReportAt.has(r.escrowId.toString())) firstReportAt.set(r.escrowId.toString(), performance.now());
           // The keep-alive client the gateway's forwarder uses (undici's fetch costs the bench process more CPU).
           const targets = FANOUT === "all" ? nodes : [nodes[sent++ % nodes.length]];
-          const replies = await Promise.all(targets.map((n) => post(`${n.url}/reports`, r.body, { "content-type": "application/json" }, 30_000)));
+          // One retry: a keep-alive socket the server closed at the same moment resets (the gateway's forwarder retries too).
+          const send = (n: ConsensusNodeProcess) =>
+            post(`${n.url}/reports`, r.body, { "content-type": "application/json" }, 30_000).catch(() => post(`${n.url}/reports`, r.body, { "content-type": "application/json" }, 30_000));
+          const replies = await Promise.all(targets.map(send));
           if (replies.some((x) => x.status !== 200)) refused++;
         }
       }),
