@@ -150,7 +150,7 @@ export async function batchGas(hre: HardhatRuntimeEnvironment): Promise<GasSecti
         "terms slots (4,200), the event's fixed part and the entries' hash.",
       `The 12,000 target at 100 entries is met (${withAccessList}) when the submitter lists the escrows' slots in an ` +
         "EIP-2930 access list (1,900 per slot instead of a cold read's 2,100; the slots are keccak256(escrowId, " +
-        `mapping slot) + 0, 1, 2, computable off chain), and missed by ${without - PER_ESCROW_TARGET} gas per escrow without it.`,
+        `mapping slot) + 0, 1, 2, computable off chain), and missed by ${without - PER_ESCROW_TARGET} gas per escrow without it. The consensus nodes send that access list with every batch (workers/consensus/node.ts).`,
       "Escrows of different listings cost a new share slot (22,100) and a listing counter update (5,000) per listing, " +
         "and one more share update per extra run of the same listing: nodes should sort a batch's entries by listing.",
       "A release credits each share's provider and royalty recipient, and the treasury once; deleting a share refunds " +
