@@ -7,7 +7,7 @@ import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signer
 import type { Hex } from "viem";
 import type { FederationCommittee, IMarketplaceBatches } from "../../typechain-types";
 import { BATCH_TYPES, decodeApplied, encodeEntries, entriesHash, type AppliedEntry, type BatchEntry } from "../../workers/shared/batch";
-import { encodeAttestation } from "./committee";
+import { quorumAttestation } from "./committee";
 
 export { decodeApplied, encodeApplied, encodeEntries, entriesHash, type AppliedEntry, type BatchEntry } from "../../workers/shared/batch";
 
@@ -49,19 +49,8 @@ export async function attestBatch(
   options: { chainId?: bigint } = {},
 ) {
   const words = encodeEntries(entries);
-  const epoch = await committee.currentEpoch();
-  const members = [...(await committee.currentMembers())];
-  const ordered = signers
-    .map((s) => ({ s, index: members.findIndex((m) => m.toLowerCase() === s.address.toLowerCase()) }))
-    .sort((a, b) => a.index - b.index);
-  let bits = 0n;
-  const signatures: [string, string][] = [];
-  for (const { s, index } of ordered) {
-    if (index < 0) throw new Error(`${s.address} is not a member`);
-    bits |= 1n << BigInt(index);
-    signatures.push(await signBatchWords(committee, s, marketplace, words, epoch, options));
-  }
-  return { words, epoch, members, bits, signatures, bytes: encodeAttestation(epoch, members, bits, signatures) };
+  const attestation = await quorumAttestation(committee, signers, (s, epoch) => signBatchWords(committee, s, marketplace, words, epoch, options));
+  return { words, ...attestation };
 }
 
 /** The applied words and batch id a chargeBatchWithAttestation transaction published (its UsageBatchCharged). */

@@ -45,10 +45,14 @@ export function encodeAttestation(epoch: bigint, members: string[], signers: big
 }
 
 /**
- * Signs `report` with the given members (by signer) for the current epoch and builds the attestation bytes, with the
- * signer bitmap and signatures in member-index order.
+ * The attestation bytes for the current epoch signed by `signers` (`sign` makes one member's compact signature),
+ * with the signer bitmap and signatures in member-index order. Shared by single-report and batch attestations.
  */
-export async function attestWith(committee: FederationCommittee, signers: HardhatEthersSigner[], report: UsageReport) {
+export async function quorumAttestation(
+  committee: FederationCommittee,
+  signers: HardhatEthersSigner[],
+  sign: (signer: HardhatEthersSigner, epoch: bigint) => Promise<[string, string]>,
+) {
   const epoch = await committee.currentEpoch();
   const members = [...(await committee.currentMembers())];
   const ordered = signers
@@ -59,7 +63,12 @@ export async function attestWith(committee: FederationCommittee, signers: Hardha
   for (const { s, index } of ordered) {
     if (index < 0) throw new Error(`${s.address} is not a member`);
     bits |= 1n << BigInt(index);
-    signatures.push(await signAttestation(committee, s, report, epoch));
+    signatures.push(await sign(s, epoch));
   }
   return { epoch, members, bits, signatures, bytes: encodeAttestation(epoch, members, bits, signatures) };
+}
+
+/** Signs `report` with the given members (by signer) for the current epoch and builds the attestation bytes. */
+export async function attestWith(committee: FederationCommittee, signers: HardhatEthersSigner[], report: UsageReport) {
+  return quorumAttestation(committee, signers, (s, epoch) => signAttestation(committee, s, report, epoch));
 }
