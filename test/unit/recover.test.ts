@@ -13,6 +13,12 @@ import { InvalidSignatureError, recoverDigestSigner, recoverTypedSigner, typedDa
 import { ATTESTATION_TYPES, PROVIDER_REPORT_TYPES, recoverAttester, recoverProvider, signAttestation, signProviderReport, type UsageReport } from "../../workers/shared/usage-report";
 import { AUTHORIZATION_TYPES, authorizationHash, recoverRenter, signAuthorization } from "../../workers/shared/authorization";
 import { BATCH_TYPES, recoverBatchSigner, signBatch } from "../../workers/shared/batch";
+import { fastAccount } from "../../workers/shared/fast-account";
+import { cryptoBackends, keccakBytes, recoverPublicKey } from "../../workers/shared/native-crypto";
+import { recover as wasmRecover, signRecoverable } from "tiny-secp256k1";
+import { encodeAbiParameters } from "viem";
+import { reportContentId } from "../../workers/shared/usage-report";
+import { resultDigestOf } from "../../workers/shared/authorization";
 
 const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
 
@@ -207,6 +213,36 @@ describe("recoverTypedSigner", () => {
     const v = parseInt(authorization.signature.slice(130), 16);
     const twin = `${authorization.signature.slice(0, 66)}${word(N - s)}${(v === 27 ? 28 : 27).toString(16)}` as Hex;
     await assert.rejects(recoverRenter(domain, { ...authorization, signature: twin }), InvalidSignatureError);
+  });
+
+  test("native keccak and key recovery give the portable code's answers; hand-written encodings match viem's", () => {
+    assert.deepEqual(cryptoBackends, { secp256k1: "native", keccak: "native" }, "the prebuilt addons load on this platform");
+    for (let i = 0; i < 200; i++) {
+      const data = randomBytes(i);
+      assert.equal(Buffer.from(keccakBytes(data)).toString("hex"), keccak256(data).slice(2));
+      const digest = randomBytes(32);
+      const { signature, recoveryId } = signRecoverable(digest, randomBytes(32));
+      assert.deepEqual(Buffer.from(recoverPublicKey(digest, signature, recoveryId as 0 | 1)!), Buffer.from(wasmRecover(digest, signature, recoveryId, false)!));
+      const r = { escrowId: uint(256), cumulativeUnits: uint(256), sequence: uint(64), resultDigest: randHex(32) };
+      assert.equal(reportContentId(r), keccak256(encodeAbiParameters([{ type: "uint256" }, { type: "uint256" }, { type: "uint64" }, { type: "bytes32" }], [r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest])));
+      const a = randHex(32), b = randHex(32);
+      assert.equal(resultDigestOf(a, b), keccak256(encodeAbiParameters([{ type: "bytes32" }, { type: "bytes32" }], [a, b])));
+    }
+    assert.throws(() => reportContentId({ escrowId: 1n, cumulativeUnits: 1n, sequence: 1n << 64n, resultDigest: randHex(32) }), RangeError);
+    assert.throws(() => resultDigestOf(randHex(31), randHex(32)), TypeError);
+  });
+
+  test("fastAccount signs byte for byte what viem's account signs", async () => {
+    for (let round = 0; round < 20; round++) {
+      const key = generatePrivateKey();
+      const slow = privateKeyToAccount(key);
+      const fast = fastAccount(key);
+      assert.equal(fast.address, slow.address);
+      for (const c of randomCases()) {
+        const definition = { domain: c.domain, types: c.types, primaryType: c.primaryType, message: c.message } as never;
+        assert.equal(await fast.signTypedData(definition), await slow.signTypedData(definition), c.primaryType);
+      }
+    }
   });
 
   test("micro-benchmark: a provider report's signer, viem vs recover.ts", async (t) => {

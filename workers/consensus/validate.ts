@@ -10,7 +10,8 @@ import type { ChainReader, Escrow } from "../shared/chain";
 import { latestTimestamp } from "../shared/chain";
 import { ReportRejected } from "../shared/errors";
 import { recoverProvider, type UsageReport } from "../shared/usage-report";
-import { recoverRenter, usageResultDigest } from "../shared/authorization";
+import { authorizationHash, resultDigestOf } from "../shared/authorization";
+import { recoverDigestSigner } from "../shared/recover";
 
 /** The marketplace counts an escrow's units in a uint64. */
 const MAX_UNITS = (1n << 64n) - 1n;
@@ -46,9 +47,11 @@ async function checkAuthorization(ctx: ChainReader, report: UsageReport, renter:
   if (auth.escrowId !== report.escrowId) {
     throw new ReportRejected("bad-authorization", `the authorization is for escrow ${auth.escrowId}, not ${report.escrowId}`);
   }
+  // One EIP-712 digest for both the signature and the resultDigest check.
+  const digest = authorizationHash(ctx.domain, auth);
   let signer: Address;
   try {
-    signer = await recoverRenter(ctx.domain, auth);
+    signer = recoverDigestSigner(digest, auth.signature);
   } catch {
     throw new ReportRejected("bad-authorization", "the renter's authorization signature does not parse");
   }
@@ -60,7 +63,7 @@ async function checkAuthorization(ctx: ChainReader, report: UsageReport, renter:
       authorized: auth.maxCumulativeUnits.toString(),
     });
   }
-  if (usageResultDigest(ctx.domain, auth, report.responseDigest) !== report.resultDigest) {
+  if (resultDigestOf(digest, report.responseDigest) !== report.resultDigest.toLowerCase()) {
     throw new ReportRejected("digest-mismatch", "resultDigest does not commit to this authorization and response");
   }
 }

@@ -4,8 +4,9 @@
  * settler reads each escrow with pending reports and
  *   - drops reports the chain has accounted (its `units` reached them) or that can no longer be charged (escrow
  *     closed, or past its expiry plus the grace of its terms),
- *   - re-sends the newest pending report to the nodes when it is still unsettled after `resendAfterMs` (the nodes
- *     may have been down; settling the newest settles every earlier one, reports being cumulative),
+ *   - re-sends the newest pending report to every node when it is still unsettled after `resendAfterMs` (its home
+ *     nodes may have been down or dropped it; settling the newest settles every earlier one, reports being
+ *     cumulative),
  *   - charges the renter's latest acknowledgement itself with `chargeWithReceipt` (final, no committee) when it
  *     covers units the chain has not accounted and the attested path has not settled them within
  *     `receiptFallbackMs`, or the escrow's last charge time is near.
@@ -68,7 +69,7 @@ export class Settler {
   /** Logs a freshly signed report (durable when this returns) and hands it to the nodes. */
   record(report: UsageReport): void {
     this.reports.append(report);
-    this.send(report);
+    this.send(report, false);
   }
 
   get pending(): number {
@@ -76,7 +77,7 @@ export class Settler {
   }
 
   start(): void {
-    for (const report of this.reports.latest()) this.send(report);
+    for (const report of this.reports.latest()) this.send(report, true);
     this.timer = setInterval(() => void this.tick(), this.options.intervalMs);
     this.timer.unref?.();
   }
@@ -85,12 +86,13 @@ export class Settler {
     clearInterval(this.timer);
   }
 
-  private send(report: UsageReport): void {
+  /** A fresh report goes to its escrow's home nodes; a resend to every node (shared/forwarder.ts). */
+  private send(report: UsageReport, toAll: boolean): void {
     const key = report.escrowId.toString();
     const now = Date.now();
     const previous = this.sent.get(key);
     this.sent.set(key, { firstAt: previous?.firstAt ?? now, lastAt: now, sequence: report.sequence });
-    this.forwarder.forward(report);
+    this.forwarder.forward(report, undefined, toAll);
   }
 
   /** One pass over every escrow with pending reports or an unsettled acknowledgement. Never overlaps itself. */
@@ -163,7 +165,7 @@ export class Settler {
       if (charged) return;
     }
     const newest = pending[pending.length - 1];
-    if (newest && (!sent || Date.now() - sent.lastAt >= this.options.resendAfterMs)) this.send(newest);
+    if (newest && (!sent || Date.now() - sent.lastAt >= this.options.resendAfterMs)) this.send(newest, true);
   }
 
   /** Charges the acknowledgement by receipt; false when the chain would not take it (the committee path goes on). */

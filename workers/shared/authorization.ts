@@ -9,7 +9,6 @@
  */
 import {
   concat,
-  encodeAbiParameters,
   keccak256,
   toBytes,
   type Address,
@@ -18,6 +17,7 @@ import {
 } from "viem";
 import type { LocalAccount } from "viem/accounts";
 import { BadRequest, Unauthorized } from "./errors";
+import { keccakBytes } from "./native-crypto";
 import { recoverTypedSigner, typedDataDigest } from "./recover";
 
 export interface UsageAuthorization {
@@ -82,7 +82,21 @@ export function authorizationHash(domain: TypedDataDomain, a: Omit<UsageAuthoriz
  * the provider returned, so nodes can check that a report belongs to an authorization.
  */
 export function usageResultDigest(domain: TypedDataDomain, a: Omit<UsageAuthorization, "signature">, response: Hex): Hex {
-  return keccak256(encodeAbiParameters([{ type: "bytes32" }, { type: "bytes32" }], [authorizationHash(domain, a), response]));
+  return resultDigestOf(authorizationHash(domain, a), response);
+}
+
+/** usageResultDigest from the authorization's EIP-712 digest: keccak256(abi.encode(authDigest, response)). */
+export function resultDigestOf(authDigest: Hex, response: Hex): Hex {
+  const words = Buffer.allocUnsafe(64);
+  writeWord32(words, 0, authDigest);
+  writeWord32(words, 32, response);
+  return `0x${Buffer.from(keccakBytes(words)).toString("hex")}`;
+}
+
+/** Writes a bytes32 hex value (throws for anything else, as viem's ABI encoder would). */
+export function writeWord32(out: Buffer, offset: number, value: Hex): void {
+  if (typeof value !== "string" || !HEX32.test(value)) throw new TypeError(`not a bytes32 hex value: ${String(value).slice(0, 80)}`);
+  out.write(value.slice(2), offset, "hex");
 }
 
 const UINT = /^\d{1,78}$/;

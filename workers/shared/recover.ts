@@ -8,7 +8,8 @@
  *   hash and words written straight into one buffer. Anything else (strings, arrays, nested structs, values of an
  *   unexpected JS type, an `EIP712Domain` entry in `types`) goes to viem's hashTypedData, so the digest is always
  *   what viem computes, and out-of-range values throw as they do there;
- * - the curve: tiny-secp256k1 (libsecp256k1 compiled to WASM) recovers the public key.
+ * - the curve and the hash: libsecp256k1 and keccak through native-crypto.ts (native addons, or WASM / JS where
+ *   they do not load); the checksummed form of a recovered address is cached (signers repeat).
  *
  * The signature rules are OpenZeppelin ECDSA's, which the contracts apply: exactly 65 bytes `r ‖ s ‖ v`, v 27 or 28,
  * 0 < r < n, 0 < s <= n/2 (no malleable high-s twin). viem accepts more (v 0/1, high s); such signatures throw here.
@@ -16,13 +17,12 @@
  * Everything is synchronous (the WASM module loads synchronously at import); a failure throws
  * InvalidSignatureError, or viem's own error for a message that cannot be hashed.
  */
-import { recover as secpRecover } from "tiny-secp256k1";
+import { keccakBytes, recoverPublicKey } from "./native-crypto";
 import {
   checksumAddress,
   domainSeparator,
   hashTypedData,
   isAddress,
-  keccak256,
   type Address,
   type Hex,
   type TypedData,
@@ -100,14 +100,22 @@ function recoverPoint(digest: Uint8Array, r: bigint, s: bigint, v: 27 | 28): Add
   sigBuffer.write(s.toString(16).padStart(64, "0"), 32, "hex");
   let point: Uint8Array | null;
   try {
-    point = secpRecover(digest, sigBuffer, (v - 27) as 0 | 1, false);
+    point = recoverPublicKey(digest, sigBuffer, (v - 27) as 0 | 1);
   } catch (error) {
     throw new InvalidSignatureError("recovery", `signature does not recover: ${(error as Error).message}`);
   }
   if (!point) throw new InvalidSignatureError("recovery", "signature does not recover to a public key");
-  const hash = keccak256(point.subarray(1), "bytes");
-  return checksumAddress(`0x${Buffer.from(hash.subarray(12)).toString("hex")}`);
+  const lower = Buffer.from(keccakBytes(point.subarray(1)).subarray(12)).toString("hex");
+  let address = checksums.get(lower);
+  if (!address) {
+    address = checksumAddress(`0x${lower}`);
+    if (checksums.size >= 10_000) checksums.clear(); // bounded; renters and providers repeat
+    checksums.set(lower, address);
+  }
+  return address;
 }
+
+const checksums = new Map<string, Address>();
 
 // ---- digests -----------------------------------------------------------------------------------------------------
 
@@ -144,7 +152,7 @@ function compileStruct(types: Types, primaryType: string): CompiledStruct | null
     fields.push({ name, encode });
   }
   const encodedType = `${primaryType}(${struct.map((f) => `${f.type} ${f.name}`).join(",")})`;
-  return { typeHash: Buffer.from(keccak256(Buffer.from(encodedType, "utf8"), "bytes")), fields };
+  return { typeHash: Buffer.from(keccakBytes(Buffer.from(encodedType, "utf8"))), fields };
 }
 
 function encoderFor(type: string): FieldEncoder | undefined {
@@ -224,8 +232,8 @@ function typedDataDigestBytes(domain: TypedDataDomain, types: TypedData | Types,
       preimage[0] = 0x19;
       preimage[1] = 0x01;
       separatorOf(domain).copy(preimage, 2);
-      preimage.set(keccak256(words, "bytes"), 34);
-      return keccak256(preimage, "bytes");
+      preimage.set(keccakBytes(words), 34);
+      return keccakBytes(preimage);
     }
   }
   const digest = hashTypedData({ domain, types: types as TypedData, primaryType, message } as Parameters<typeof hashTypedData>[0]);

@@ -8,8 +8,9 @@
 import { encodeAbiParameters, keccak256, type Address, type Hex, type TypedDataDomain } from "viem";
 import type { LocalAccount } from "viem/accounts";
 import { recoverTypedSigner } from "./recover";
+import { keccakBytes } from "./native-crypto";
 import { BadRequest } from "./errors";
-import { authorizationToJson, MAX_UINT256, MAX_UINT64, parseAuthorizationJson, type AuthorizationJson, type UsageAuthorization } from "./authorization";
+import { authorizationToJson, MAX_UINT256, MAX_UINT64, parseAuthorizationJson, writeWord32, type AuthorizationJson, type UsageAuthorization } from "./authorization";
 
 export interface UsageReport {
   escrowId: bigint;
@@ -114,12 +115,19 @@ export function reportToJson(r: UsageReport): UsageReportJson {
 
 /** Identifies a report's content (what members attest): equal content, equal id, whoever relayed it. */
 export function reportContentId(r: Pick<UsageReport, "escrowId" | "cumulativeUnits" | "sequence" | "resultDigest">): Hex {
-  return keccak256(
-    encodeAbiParameters(
-      [{ type: "uint256" }, { type: "uint256" }, { type: "uint64" }, { type: "bytes32" }],
-      [r.escrowId, r.cumulativeUnits, r.sequence, r.resultDigest],
-    ),
-  );
+  // keccak256(abi.encode(uint256 escrowId, uint256 cumulativeUnits, uint64 sequence, bytes32 resultDigest)), written
+  // by hand (viem's encoder costs ~25 us a call, this is the hottest hash of a node).
+  const words = Buffer.allocUnsafe(128);
+  writeUint(words, 0, r.escrowId, 256n);
+  writeUint(words, 32, r.cumulativeUnits, 256n);
+  writeUint(words, 64, r.sequence, 64n);
+  writeWord32(words, 96, r.resultDigest);
+  return `0x${Buffer.from(keccakBytes(words)).toString("hex")}`;
+}
+
+function writeUint(out: Buffer, offset: number, value: bigint, bits: bigint): void {
+  if (typeof value !== "bigint" || value < 0n || value >> bits !== 0n) throw new RangeError(`${value} is not a uint${bits}`);
+  out.write(value.toString(16).padStart(64, "0"), offset, "hex");
 }
 
 /** The slot a report occupies: one attested content per escrow and sequence, ever. */
