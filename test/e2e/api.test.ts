@@ -6,7 +6,6 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import type http from "node:http";
 import net from "node:net";
 import pino from "pino";
@@ -17,6 +16,7 @@ import { PROPOSAL_STATES } from "../../indexer/lib/proposal-state";
 import { account, deployment, readContract, send, waitFor, walletFor, type Chain } from "./harness";
 import { startIndexedChain, type IndexedChain } from "./indexed";
 import { runScenario, type ScenarioResult } from "./scenario";
+import { systemBinary } from "../support/system-package";
 
 const CHAIN_PORT = 8645;
 const PG_PORT = 54331;
@@ -314,14 +314,8 @@ describe("GraphQL API end to end", { timeout: 600_000 }, () => {
   });
 
   test("with Redis: the cache and rate limit are shared between API processes, and killing Redis loses nothing", async (t) => {
-    let redisBin: string;
-    try {
-      redisBin = execFileSync("sh", ["-c", "command -v redis-server"]).toString().trim();
-    } catch {
-      if (process.env.CI) throw new Error("redis-server is not installed (.ci/run installs it)");
-      t.skip("redis-server is not installed here");
-      return;
-    }
+    const redisBin = systemBinary(t, "redis-server");
+    if (!redisBin) return;
     const redis = env.processes.spawn("redis", redisBin, ["--port", String(REDIS_PORT), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], {}, `${chain.logDir}/redis.log`);
     await waitFor("redis", () => portOpen(REDIS_PORT), 10_000, 50);
     const redisConfig = config({ trustProxy: true, rateLimit: { points: 4, windowSeconds: 60 } }, { REDIS_URL: `redis://127.0.0.1:${REDIS_PORT}` });
