@@ -4,15 +4,17 @@
  *                                               answers with the provider-signed usage report in X-PRSM-Receipt
  *   GET  /v1/info      provider address, chain, model and the listings served (what orchestrators discover)
  *   GET  /v1/models    OpenAI-style model list
+ *   POST /v1/identity  {nonce}: the provider key's signature proving this gateway is the listings' provider (identity.ts)
  *   GET  /health, /metrics (Prometheus)
  */
 import http from "node:http";
 import client from "prom-client";
 import { WorkerError } from "../shared/errors";
-import { readBody, sendError, sendJson, sendMetrics, sendReply } from "../shared/http";
+import { readBody, readJson, sendError, sendJson, sendMetrics, sendReply } from "../shared/http";
 import type { Logger } from "../shared/logger";
 import { ENDPOINTS, type Endpoint } from "./backend";
 import type { ProviderGateway } from "./gateway";
+import { IDENTITY_PATH, type IdentityResponder } from "./identity";
 
 export class GatewayMetrics {
   readonly registry = new client.Registry();
@@ -50,12 +52,13 @@ export class GatewayMetrics {
   }
 }
 
-export function createGatewayServer(gateway: ProviderGateway, metrics: GatewayMetrics, log: Logger, bodyLimit: number): http.Server {
+export function createGatewayServer(gateway: ProviderGateway, metrics: GatewayMetrics, log: Logger, bodyLimit: number, identity?: IdentityResponder): http.Server {
   return http.createServer(async (req, res) => {
     const path = (req.url ?? "/").split("?")[0]!;
     try {
       if (req.method === "GET" && path === "/health") return sendJson(res, 200, { status: "ok", ...gateway.info(), ...metrics.settlement() });
       if (req.method === "GET" && path === "/v1/info") return sendJson(res, 200, gateway.info());
+      if (req.method === "POST" && path === IDENTITY_PATH && identity) return sendJson(res, 200, await identity.answer(await readJson(req, 4_096)));
       if (req.method === "GET" && path === "/v1/models") {
         const info = gateway.info();
         return sendJson(res, 200, { object: "list", data: [{ id: info.model, object: "model", owned_by: info.provider, listings: info.listings }] });
