@@ -5,6 +5,8 @@
  *   RPC_URL             JSON-RPC endpoint;  NETWORK  deployments/<NETWORK>/ to read addresses from (default localhost)
  *   GATEWAY_LISTINGS    comma-separated listing ids this gateway serves (each must be listed by PROVIDER_KEY)
  *   GATEWAY_PORT        port (default 8801);  GATEWAY_HOST (default 127.0.0.1);  GATEWAY_BODY_LIMIT (bytes, 262144)
+ *   GATEWAY_PUBLIC_URL  the base URL orchestrators reach this gateway at, which its identity proofs are bound to
+ *                       (default http://GATEWAY_HOST:GATEWAY_PORT; must equal the URL in their PROVIDER_GATEWAYS)
  *   UPSTREAM_URL        optional OpenAI-compatible base URL (e.g. http://127.0.0.1:8000); unset = built-in demo model
  *   UPSTREAM_MODEL, UPSTREAM_API_KEY, UPSTREAM_TIMEOUT_MS   model name, bearer key and timeout for the upstream
  *   GATEWAY_STATE_FILE  usage record (default .data/gateway/<provider>/usage.json); every signed report is kept
@@ -24,6 +26,7 @@ import { createLogger } from "../shared/logger";
 import { runMain, stopOnSignals } from "../shared/process";
 import { DemoBackend, UpstreamBackend, type Backend } from "./backend";
 import { DEFAULT_CREDIT_WINDOW_UNITS, ProviderGateway } from "./gateway";
+import { IdentityResponder } from "./identity";
 import { ReportLog } from "./report-log";
 import { DEFAULT_SETTLER_OPTIONS, Settler } from "./settler";
 import { createGatewayServer, GatewayMetrics } from "./server";
@@ -73,7 +76,10 @@ async function main() {
   settler.start();
   const metrics = new GatewayMetrics();
   metrics.settlement = () => ({ unsettledReports: settler.pending, receiptCharges: settler.receiptCharges.length });
-  const server = createGatewayServer(gateway, metrics, log, intEnv("GATEWAY_BODY_LIMIT", 262_144));
+  // Orchestrators check the identity proof against the URL they call: behind a proxy, set the URL they use.
+  const publicUrl = optionalEnv("GATEWAY_PUBLIC_URL") ? requireUrl("GATEWAY_PUBLIC_URL") : `http://${host === "0.0.0.0" ? "127.0.0.1" : host}:${port}`;
+  const identity = new IdentityResponder(account, ctx.chain.id, ctx.marketplace.address, publicUrl);
+  const server = createGatewayServer(gateway, metrics, log, intEnv("GATEWAY_BODY_LIMIT", 262_144), identity);
   server.listen(port, host, () => {
     log.info({ url: `http://${host}:${port}`, listings: ids.map(String), model: model.model, network }, "provider gateway listening");
   });
