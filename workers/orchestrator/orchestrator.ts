@@ -35,6 +35,7 @@ import { parseReport, type UsageReport } from "../shared/usage-report";
 import { parseRequest, type Endpoint } from "../provider-gateway/backend";
 import type { ProviderRegistry, ServedListing } from "./registry";
 import type { ServiceStats } from "./ranking";
+import { applyRouting, parseRouting } from "./routing";
 
 interface Candidate {
   listingId: bigint;
@@ -107,6 +108,8 @@ export class Orchestrator {
       throw new BadRequest("request body is not valid JSON");
     }
     parseRequest(endpoint, parsed);
+    // OpenRouter-style `provider` and `models` (routing.ts); they stay in the signed bytes the provider receives.
+    const routing = parseRouting(parsed);
     const authorizations = parseAuthorizationHeader(headers[AUTHORIZATION_HEADER], requestDigest(endpoint, raw));
     // The renter's acknowledgements are the provider's to check (and keep); each gateway gets its escrow's one.
     const acknowledgements = new Map(parseAcknowledgementHeader(headers[ACKNOWLEDGEMENT_HEADER]).map((a) => [a.escrowId.toString(), a]));
@@ -121,7 +124,7 @@ export class Orchestrator {
 
     const attempts: Attempt[] = [];
     let paymentRefusal: Reply | undefined;
-    for (const candidate of this.stats.rank(candidates)) {
+    for (const candidate of applyRouting(candidates, routing, this.stats)) {
       const started = performance.now();
       const record = (outcome: string, status?: number) => {
         const attempt = { listingId: candidate.listingId.toString(), escrowId: candidate.authorization.escrowId.toString(), outcome, status, ms: Math.round(performance.now() - started) };

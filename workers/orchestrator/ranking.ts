@@ -58,9 +58,22 @@ export class ServiceStats {
     return (s.successes + 1) / (s.successes + s.failures + 2);
   }
 
+  /** Measured latency of successful calls, or the default an unmeasured listing is assumed to have. */
+  expectedLatencyMs(listingId: bigint): number {
+    return this.decayed(listingId).latencyMs ?? DEFAULT_LATENCY_MS;
+  }
+
+  /**
+   * Expected successful answers per second of one connection: success probability / expected latency. The
+   * orchestrator measures calls, not tokens, so this stands in for OpenRouter's tokens per second; it differs from
+   * latency ordering by counting how often the calls fail.
+   */
+  throughput(listingId: bigint): number {
+    return (this.successProbability(listingId) * 1000) / Math.max(1, this.expectedLatencyMs(listingId));
+  }
+
   cost(c: RankInput): number {
-    const s = this.decayed(c.listingId);
-    const latency = s.latencyMs ?? DEFAULT_LATENCY_MS;
+    const latency = this.expectedLatencyMs(c.listingId);
     // Prices are raw FTNS (1e18 per token); a float keeps their ratios, which is all ranking needs.
     return (Number(c.pricePerUnit) * (1 + latency / 1000)) / this.successProbability(c.listingId);
   }
