@@ -5,14 +5,36 @@
  *   REDIS_URL             response cache and rate limit shared through Redis; in memory when unset
  *   API_PORT, API_HOST    where to listen (default 4000 on 127.0.0.1)
  *   API_RATE_LIMIT        requests per client per API_RATE_WINDOW_S seconds (default 1200 per 60)
- *   API_TRUST_PROXY       1: the client is the first X-Forwarded-For address (behind a reverse proxy)
+ *   API_TRUSTED_PROXIES   N reverse proxies in front of the API: the client is the N-th X-Forwarded-For address from
+ *                         the right (each proxy appends the address it saw; entries further left are the client's own
+ *                         words). 0 (default): the socket address. With fewer than N entries, the leftmost one.
+ *   API_TRUST_PROXY       1: the same as API_TRUSTED_PROXIES=1 (kept for compatibility; API_TRUSTED_PROXIES wins)
  *   API_BODY_LIMIT        request body limit in bytes (default 102400)
  *   API_CACHE_TTL_MS      response cache entry lifetime (default 60000; entries also end when the head advances)
  *   API_CACHE             0 turns the response cache off (benchmarks compare both)
  *   API_MAX_DEPTH, API_MAX_COST, API_MAX_ALIASES, API_MAX_TOKENS   graphql-armor limits (15, 20000, 30, 2000)
+ *   API_MAX_ROWS          rows one request may read: the sum over object fields of the product of the `limit`s on
+ *                         their path, schema defaults included (default 50000; over it: QUERY_TOO_EXPENSIVE, 400)
+ *   API_MAX_RELATION_LIMIT  largest `limit` on a relation below the root (default 100; RELATION_LIMIT_EXCEEDED)
+ *   API_MAX_RELATION_DEPTH  object fields below the root field on one path (default 6; RELATION_TOO_DEEP)
+ *   API_MAX_TYPE_REPEAT   times one type may appear on one path, which stops relation cycles (default 2; RELATION_TOO_DEEP)
+ *   API_MAX_RESPONSE_BYTES  serialised response cap (default 8388608; RESPONSE_TOO_LARGE, 400)
+ *   API_MAX_CONCURRENT_PER_CLIENT  GraphQL requests one client may have in flight (default 4; beyond: 429
+ *                         TOO_MANY_CONCURRENT_REQUESTS); subscriptions do not count
+ *   API_DB_POOL           Postgres connections (default 10; one is kept for the head tracker and the event feed)
+ *   API_DB_MAX_PER_CLIENT statements one client may run at once (default half of API_DB_POOL); freed connections go
+ *                         to waiting clients in turn
+ *   API_STATEMENT_TIMEOUT_MS  per statement (default 5000; over it: QUERY_TIMEOUT, 503)
+ *   API_BODY_DRAIN_BYTES  how much of an oversize body is read and discarded before the 413 and the close, so the
+ *                         client sees the 413 rather than a reset (default 16 MiB; bigger bodies are cut off)
+ *   API_REORG_WINDOW_BLOCKS  blocks a reorg may replace: the cache key and the feed fingerprint them (default 64)
+ *   API_FEED_PAGE         events per read of the subscription feed (default 1000)
+ *   API_FEED_SUBSCRIBER_BUFFER  undelivered events one subscriber may hold before it is ended (default 4096)
  *   API_GRAPHIQL          1 to serve GraphiQL (default: on unless NODE_ENV=production)
  */
 import { ConfigError, intEnv, optionalEnv, requireEnv } from "../config/env";
+import type { CostLimits } from "./cost";
+import { DEFAULT_LIMIT } from "./list";
 
 export interface ApiConfig {
   databaseUrl: string;
@@ -22,7 +44,15 @@ export interface ApiConfig {
   host: string;
   graphqlPath: string;
   graphiql: boolean;
+  /** API_TRUST_PROXY: one trusted proxy (compatibility); `trustedProxies` takes precedence when set. */
   trustProxy: boolean;
+  trustedProxies: number;
+  maxConcurrentPerClient: number;
+  dbMaxPerClient: number;
+  bodyDrainBytes: number;
+  reorgWindow: number;
+  feed: { pageSize: number; subscriberBuffer: number };
+  cost: CostLimits;
   bodyLimitBytes: number;
   cacheTtlMs: number;
   cache: boolean;
@@ -56,6 +86,20 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     graphqlPath: "/graphql",
     graphiql: flag("API_GRAPHIQL", env.NODE_ENV !== "production", env),
     trustProxy: flag("API_TRUST_PROXY", false, env),
+    trustedProxies: intEnv("API_TRUSTED_PROXIES", 0, env),
+    maxConcurrentPerClient: intEnv("API_MAX_CONCURRENT_PER_CLIENT", 4, env),
+    dbMaxPerClient: intEnv("API_DB_MAX_PER_CLIENT", Math.max(1, Math.floor(intEnv("API_DB_POOL", 10, env) / 2)), env),
+    bodyDrainBytes: intEnv("API_BODY_DRAIN_BYTES", 16 * 1024 * 1024, env),
+    reorgWindow: intEnv("API_REORG_WINDOW_BLOCKS", 64, env),
+    feed: { pageSize: intEnv("API_FEED_PAGE", 1_000, env), subscriberBuffer: intEnv("API_FEED_SUBSCRIBER_BUFFER", 4_096, env) },
+    cost: {
+      maxRows: intEnv("API_MAX_ROWS", 50_000, env),
+      maxRelationLimit: intEnv("API_MAX_RELATION_LIMIT", 100, env),
+      maxRelationDepth: intEnv("API_MAX_RELATION_DEPTH", 6, env),
+      maxTypeRepeat: intEnv("API_MAX_TYPE_REPEAT", 2, env),
+      maxResponseBytes: intEnv("API_MAX_RESPONSE_BYTES", 8 * 1024 * 1024, env),
+      defaultListSize: DEFAULT_LIMIT,
+    },
     bodyLimitBytes: intEnv("API_BODY_LIMIT", 100 * 1024, env),
     cacheTtlMs: intEnv("API_CACHE_TTL_MS", 60_000, env),
     cache: flag("API_CACHE", true, env),

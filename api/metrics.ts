@@ -1,6 +1,7 @@
 /**
  * Prometheus metrics (prom-client): HTTP requests by operation and outcome, latency histogram, response-cache hits
- * and misses by store, rate-limited and oversize requests, plus the process defaults (CPU, memory, event loop lag).
+ * and misses by store, rate-limited, concurrency-limited, cost-refused and oversize requests, database timeouts and
+ * outages, plus the process defaults (CPU, memory, event loop lag).
  */
 import type { Plugin } from "graphql-yoga";
 import client from "prom-client";
@@ -18,6 +19,9 @@ export class ApiMetrics {
   readonly cache = new client.Counter({ name: "prsm_api_cache_total", help: "Response cache lookups", labelNames: ["store", "result"], registers: [this.registry] });
   readonly rateLimited = new client.Counter({ name: "prsm_api_rate_limited_total", help: "Requests refused by the rate limit", registers: [this.registry] });
   readonly bodyTooLarge = new client.Counter({ name: "prsm_api_body_too_large_total", help: "Requests refused for their body size", registers: [this.registry] });
+  readonly concurrencyLimited = new client.Counter({ name: "prsm_api_concurrency_limited_total", help: "Requests refused because their client had too many in flight", registers: [this.registry] });
+  readonly costRefused = new client.Counter({ name: "prsm_api_cost_refused_total", help: "Queries refused by the row-cost model or the response-size cap", labelNames: ["code"], registers: [this.registry] });
+  readonly databaseErrors = new client.Counter({ name: "prsm_api_database_errors_total", help: "Statement timeouts and database outages answered with 503", labelNames: ["code"], registers: [this.registry] });
 
   constructor() {
     client.collectDefaultMetrics({ register: this.registry, prefix: "prsm_api_" });

@@ -1,0 +1,228 @@
+/**
+ * The row cost of a query, computed on the parsed, validated document with its variables before anything executes,
+ * and the refusals that follow from it (a GraphQL error with a code and HTTP 400; no SQL runs):
+ *
+ *   QUERY_TOO_EXPENSIVE   the rows the query may read (every object field counts the product of the `limit`s on its
+ *                         path, each aliased copy separately) exceed `maxRows`
+ *   RELATION_LIMIT_EXCEEDED  a relation (a `limit` below the root) asks for more than `maxRelationLimit` rows
+ *   RELATION_TOO_DEEP     more than `maxRelationDepth` object hops below the root field, or a type entered more than
+ *                         `maxTypeRepeat` times on one path (listings{escrows{charges{escrow{listing{escrows...}}}}})
+ *   RESPONSE_TOO_LARGE    (after execution) the serialised answer is larger than `maxResponseBytes`
+ *
+ * A `limit` is read as the executor would read it (graphql's own getArgumentValues: literal, variable, or the
+ * argument's default in the schema), so the model follows the SDL; a list root field without a default falls back to
+ * `defaultListSize` (what the resolvers use). A page wrapper's `limit` (listings(limit){items{...}}) applies to the
+ * wrapper's list field, not to its pageInfo. Fields are collected like the executor collects them (same response key
+ * merged, @skip/@include honoured, each fragment once per selection set), so a fragment spread many times costs once
+ * and an alias costs again, as execution would.
+ *
+ * Hand-written rather than graphql-armor's costLimit (which ignores `limit`, the thing that decides how many rows a
+ * query reads) or graphql-query-complexity (a new dependency, and it needs per-field estimator directives in the SDL
+ * where this reads the arguments' defaults as they are).
+ */
+import {
+  getArgumentValues,
+  getDirectiveValues,
+  getNamedType,
+  getNullableType,
+  getVariableValues,
+  GraphQLError,
+  GraphQLIncludeDirective,
+  GraphQLList,
+  GraphQLSkipDirective,
+  isAbstractType,
+  isObjectType,
+  Kind,
+  type DocumentNode,
+  type FieldNode,
+  type FragmentDefinitionNode,
+  type GraphQLField,
+  type GraphQLObjectType,
+  type GraphQLSchema,
+  type OperationDefinitionNode,
+  type SelectionSetNode,
+} from "graphql";
+import type { Plugin } from "graphql-yoga";
+
+export interface CostLimits {
+  /** Rows one response may read (the sum over object fields of the product of the limits on their path). */
+  maxRows: number;
+  /** Largest `limit` on a relation (a list field below the root). */
+  maxRelationLimit: number;
+  /** Object fields below the root field on one path. */
+  maxRelationDepth: number;
+  /** How often one object type may appear on one path (2 allows charges{escrow{...}} below an escrow). */
+  maxTypeRepeat: number;
+  /** Rows assumed for a list root field whose `limit` has no default in the schema (the resolvers' default). */
+  defaultListSize: number;
+  /** The serialised result's size cap, the last line of defence after the row model. */
+  maxResponseBytes: number;
+}
+
+export interface Cost {
+  rows: number;
+  depth: number;
+}
+
+/** Fields visited while measuring: beyond this the document itself is the attack (nested aliased fragments). */
+const MAX_VISITS = 20_000;
+
+export function costError(message: string, code: string, extensions: Record<string, unknown> = {}): GraphQLError {
+  return new GraphQLError(message, { extensions: { code, ...extensions, http: { status: 400 } } });
+}
+
+/** The cost of `operationName` in `document` with `rawVariables`; throws a coded GraphQLError when over a limit. */
+export function measureCost(
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  operationName: string | null | undefined,
+  rawVariables: Record<string, unknown> | null | undefined,
+  limits: CostLimits,
+): Cost {
+  const fragments: Record<string, FragmentDefinitionNode> = {};
+  const operations: OperationDefinitionNode[] = [];
+  for (const d of document.definitions) {
+    if (d.kind === Kind.FRAGMENT_DEFINITION) fragments[d.name.value] = d;
+    else if (d.kind === Kind.OPERATION_DEFINITION) operations.push(d);
+  }
+  const operation = operationName ? operations.find((o) => o.name?.value === operationName) : operations.length === 1 ? operations[0] : undefined;
+  if (!operation) return { rows: 0, depth: 0 }; // the executor reports the missing or ambiguous operation
+  const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], rawVariables ?? {}, { maxErrors: 1 });
+  if (coerced.errors) return { rows: 0, depth: 0 }; // the executor reports bad variables, before any resolver runs
+  const variables = coerced.coerced;
+  const root = operation.operation === "query" ? schema.getQueryType() : operation.operation === "subscription" ? schema.getSubscriptionType() : schema.getMutationType();
+  if (!root) return { rows: 0, depth: 0 };
+
+  let rows = 0;
+  let maxDepth = 0;
+  let visits = 0;
+  const typesOnPath = new Map<string, number>();
+
+  const included = (node: { directives?: readonly unknown[] }) => {
+    if (!node.directives?.length) return true;
+    const skip = getDirectiveValues(GraphQLSkipDirective, node as never, variables);
+    if (skip?.if === true) return false;
+    const include = getDirectiveValues(GraphQLIncludeDirective, node as never, variables);
+    return include?.if !== false;
+  };
+
+  const applies = (typeCondition: string | undefined, type: GraphQLObjectType) => {
+    if (!typeCondition || typeCondition === type.name) return true;
+    const conditional = schema.getType(typeCondition);
+    return !!conditional && isAbstractType(conditional) && schema.isSubType(conditional, type);
+  };
+
+  /** The executor's field collection: response key -> field nodes (merged), fragments once per selection set. */
+  const collect = (type: GraphQLObjectType, set: SelectionSetNode, into: Map<string, FieldNode[]>, seen: Set<string>) => {
+    for (const s of set.selections) {
+      if (!included(s)) continue;
+      if (s.kind === Kind.FIELD) {
+        const key = s.alias?.value ?? s.name.value;
+        const list = into.get(key);
+        if (list) list.push(s);
+        else into.set(key, [s]);
+      } else if (s.kind === Kind.INLINE_FRAGMENT) {
+        if (applies(s.typeCondition?.name.value, type)) collect(type, s.selectionSet, into, seen);
+      } else {
+        const name = s.name.value;
+        if (seen.has(name)) continue;
+        seen.add(name);
+        const fragment = fragments[name];
+        if (fragment && applies(fragment.typeCondition.name.value, type)) collect(type, fragment.selectionSet, into, seen);
+      }
+    }
+  };
+
+  const walk = (type: GraphQLObjectType, sets: readonly SelectionSetNode[], product: number, pending: number | undefined, depth: number, isRoot: boolean) => {
+    const fields = new Map<string, FieldNode[]>();
+    const seen = new Set<string>();
+    for (const set of sets) collect(type, set, fields, seen);
+    for (const nodes of fields.values()) {
+      if (++visits > MAX_VISITS) throw costError(`the query selects more than ${MAX_VISITS} fields`, "QUERY_TOO_EXPENSIVE");
+      const name = nodes[0].name.value;
+      if (name.startsWith("__")) continue; // __typename and introspection: bounded by the schema, not by the data
+      const def = type.getFields()[name];
+      if (!def) continue; // validation already refused unknown fields
+      const returned = getNamedType(def.type);
+      if (!isObjectType(returned)) continue; // scalars and enums read no rows of their own
+      const isList = getNullableType(def.type) instanceof GraphQLList;
+      let multiplier = 1;
+      let childPending: number | undefined;
+      const limit = limitOf(def, nodes[0], variables);
+      if (limit !== undefined) {
+        const n = limit ?? limits.defaultListSize;
+        if (!isRoot && n > limits.maxRelationLimit) {
+          throw costError(`${type.name}.${name}: limit ${n} exceeds the relation limit of ${limits.maxRelationLimit}`, "RELATION_LIMIT_EXCEEDED", { field: `${type.name}.${name}`, limit: n, max: limits.maxRelationLimit });
+        }
+        if (isList) multiplier = n;
+        else childPending = n; // a page: its items list carries the limit, its pageInfo does not
+      } else if (isList) multiplier = pending ?? limits.defaultListSize;
+      const here = product * Math.max(1, multiplier);
+      rows += here;
+      if (rows > limits.maxRows) {
+        throw costError(`the query may read ${rows > 1e12 ? "over 10^12" : Math.round(rows)} rows (at ${type.name}.${name}); at most ${limits.maxRows} per request: lower the limits or split the query`, "QUERY_TOO_EXPENSIVE", { maxRows: limits.maxRows });
+      }
+      const childDepth = isRoot ? 0 : depth + 1;
+      if (childDepth > limits.maxRelationDepth) {
+        throw costError(`${type.name}.${name} is ${childDepth} relations below the root field; at most ${limits.maxRelationDepth}`, "RELATION_TOO_DEEP", { max: limits.maxRelationDepth });
+      }
+      const seenTimes = (typesOnPath.get(returned.name) ?? 0) + 1;
+      if (seenTimes > limits.maxTypeRepeat) {
+        throw costError(`${returned.name} appears ${seenTimes} times on one path (at ${type.name}.${name}); at most ${limits.maxTypeRepeat}: a relation cycle`, "RELATION_TOO_DEEP", { max: limits.maxTypeRepeat });
+      }
+      maxDepth = Math.max(maxDepth, childDepth);
+      const subSets = nodes.map((n) => n.selectionSet).filter((s): s is SelectionSetNode => !!s);
+      typesOnPath.set(returned.name, seenTimes);
+      walk(returned, subSets, here, childPending, childDepth, false);
+      typesOnPath.set(returned.name, seenTimes - 1);
+    }
+  };
+
+  walk(root, [operation.selectionSet], 1, undefined, 0, true);
+  return { rows, depth: maxDepth };
+}
+
+/**
+ * The `limit` the executor will pass: a number, `null` when the field takes a limit but none is given and the schema
+ * has no default, or undefined when the field takes no `limit` at all.
+ */
+function limitOf(def: GraphQLField<unknown, unknown>, node: FieldNode, variables: Record<string, unknown>): number | null | undefined {
+  const arg = def.args.find((a) => a.name === "limit");
+  if (!arg) return undefined;
+  let value: unknown;
+  try {
+    value = getArgumentValues(def, node, variables).limit;
+  } catch {
+    return null; // a bad argument: the executor refuses it before the resolver runs
+  }
+  if (typeof value !== "number" || !Number.isFinite(value)) return null;
+  // Out-of-range limits are refused by the resolvers' own checks; here they only must not lower the estimate.
+  return Math.max(1, Math.ceil(value));
+}
+
+/** A row-cost refusal the server turns into HTTP 400; also used for the response-size cap. */
+export function useRowCost(limits: CostLimits, onRefused?: (code: string) => void): Plugin {
+  return {
+    onExecute({ args, setResultAndStopExecution }) {
+      try {
+        measureCost(args.schema, args.document, args.operationName, args.variableValues as Record<string, unknown>, limits);
+      } catch (error) {
+        if (!(error instanceof GraphQLError)) throw error;
+        onRefused?.(String(error.extensions.code));
+        setResultAndStopExecution({ errors: [error] });
+        return;
+      }
+      return {
+        onExecuteDone({ result, setResult }) {
+          if (!result || Symbol.asyncIterator in (result as object)) return; // subscriptions: one event at a time
+          // The row model bounds what is read; this bounds what is sent even when rows are wide (long metadata).
+          const bytes = Buffer.byteLength(JSON.stringify(result));
+          if (bytes > limits.maxResponseBytes) {
+            onRefused?.("RESPONSE_TOO_LARGE");
+            setResult({ errors: [costError(`the response would be ${bytes} bytes; at most ${limits.maxResponseBytes}: lower the limits`, "RESPONSE_TOO_LARGE", { maxBytes: limits.maxResponseBytes })] });
+          }
+        },
+      };
+    },
+  };
+}
