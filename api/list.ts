@@ -8,6 +8,11 @@ import { column, type EntitySpec, type FieldSpec } from "./entities";
 
 export const MAX_LIMIT = 1_000;
 export const DEFAULT_LIMIT = 100;
+/**
+ * A relation's page per parent: nested pages multiply (100 listings x 100 escrows x 100 charges), so a relation
+ * takes less than a root list.
+ */
+export const MAX_RELATION_LIMIT = 100;
 
 export const FILTER_SUFFIXES = ["", "_not", "_in", "_gt", "_gte", "_lt", "_lte", "_contains"] as const;
 
@@ -29,8 +34,11 @@ export function badInput(message: string, code = "BAD_USER_INPUT"): GraphQLError
   return new GraphQLError(message, { extensions: { code, http: { status: 400 } } });
 }
 
-/** Which suffixes a field kind supports (contains: text-like; ordering comparisons: numbers and text). */
-export function suffixesFor(field: FieldSpec): string[] {
+/**
+ * Which suffixes a field supports (contains: text-like, on tables small enough to scan; ordering comparisons:
+ * numbers and text).
+ */
+export function suffixesFor(spec: EntitySpec, field: FieldSpec): string[] {
   switch (field.kind) {
     case "json":
       return [];
@@ -40,7 +48,7 @@ export function suffixesFor(field: FieldSpec): string[] {
     case "int":
       return ["", "_not", "_in", "_gt", "_gte", "_lt", "_lte"];
     default:
-      return [...FILTER_SUFFIXES];
+      return FILTER_SUFFIXES.filter((s) => s !== "_contains" || spec.contains);
   }
 }
 
@@ -57,7 +65,8 @@ export function whereClause(spec: EntitySpec, where: Record<string, unknown> | n
     const suffix = FILTER_SUFFIXES.slice(1).find((s) => name.endsWith(s)) ?? "";
     const fieldName = name.slice(0, name.length - suffix.length);
     const field = spec.fields[fieldName];
-    if (!field) throw badInput(`unknown filter ${name}`); // unreachable through the schema; kept for direct calls
+    // Unreachable through the schema (its filter inputs come from suffixesFor); kept for direct calls.
+    if (!field || !suffixesFor(spec, field).includes(suffix)) throw badInput(`unknown filter ${name}`);
     const col = `"${column(fieldName)}"`;
     if (raw === null) {
       clauses.push(suffix === "_not" ? `${col} IS NOT NULL` : `${col} IS NULL`);
@@ -116,19 +125,21 @@ function decodeCursor(cursor: string, expected: number): unknown[] {
   throw badInput(`invalid cursor "${cursor.slice(0, 64)}": use a startCursor or endCursor from a previous page`, "BAD_CURSOR");
 }
 
-export function checkLimit(limit: number | null | undefined): number {
+export function checkLimit(limit: number | null | undefined, max = MAX_LIMIT, what = "limit"): number {
   const n = limit ?? DEFAULT_LIMIT;
-  if (!Number.isInteger(n) || n < 1 || n > MAX_LIMIT) throw badInput(`limit must be between 1 and ${MAX_LIMIT}, got ${n}`, "LIMIT_OUT_OF_RANGE");
+  if (!Number.isInteger(n) || n < 1 || n > max) throw badInput(`${what} must be between 1 and ${max}, got ${n}`, "LIMIT_OUT_OF_RANGE");
   return n;
 }
+
+export const checkRelationLimit = (limit: number | null | undefined) => checkLimit(limit, MAX_RELATION_LIMIT, "a relation's limit");
 
 /** SELECT for one page; `extra` adds fixed conditions (a relation's foreign key). */
 export function listQuery(schema: string, spec: EntitySpec, args: ListArgs, extra: { sql: string; params: unknown[] } | undefined) {
   const limit = checkLimit(args.limit);
   if (args.after && args.before) throw badInput("use either after or before, not both");
   const orderField = args.orderBy ?? spec.defaultOrder;
-  const order = spec.fields[orderField];
-  if (!order || order.nullable || order.kind === "json") throw badInput(`cannot order ${spec.list} by ${orderField}`);
+  // Only indexed orders (the schema's enum has no others): any other would sort the whole table for each page.
+  if (!spec.orderBy.includes(orderField)) throw badInput(`cannot order ${spec.list} by ${orderField}: not an indexed order (${spec.orderBy.join(", ")})`, "ORDER_NOT_INDEXED");
   const sortFields = [orderField, ...spec.key.filter((k) => k !== orderField)];
   const desc = args.orderDirection === "desc";
   const params: unknown[] = [...(extra?.params ?? [])];

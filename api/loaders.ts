@@ -1,6 +1,8 @@
 /**
  * Per-request DataLoaders: every relation field of every row in a response is answered by one SQL statement per
- * relation (WHERE foreign_key = ANY($1), at most `limit` rows per parent through a window function), not one per row.
+ * relation, not one per row. A relation reads at most `limit` rows per parent: for each key, a LATERAL subquery
+ * `fk = key ORDER BY <child's default order> LIMIT n` walks the index (fk, order, key) and stops after n rows. (A
+ * window function over `fk = ANY(keys)` would read, and sort, every child row of every parent first.)
  */
 import DataLoader from "dataloader";
 import type { Database } from "./db";
@@ -35,22 +37,33 @@ export class Loaders {
   many(type: string, field: string, key: string | null | undefined, limit: number): Promise<Row[]> {
     if (key === null || key === undefined) return Promise.resolve([]);
     const spec = entity(type);
+    const kind = spec.fields[field].kind;
+    if (kind === "hex") key = String(key).toLowerCase();
     const loader = this.loader(`many:${type}:${field}:${limit}`, async (keys: readonly string[]) => {
-      const fk = `"${column(field)}"`;
       const order = orderColumns(spec);
+      // __rank numbers each parent's rows in the subquery's order, so grouping below keeps that order whatever the
+      // join's output order is (the window runs over the n rows the index scan gives, already in order: no sort).
       const rows = await this.db.query(
-        `SELECT * FROM (SELECT t.*, row_number() OVER (PARTITION BY t.${fk} ORDER BY ${order}) AS __rank
-           FROM "${this.schema}"."${spec.table}" t WHERE t.${fk} = ANY($1::${SQL_ARRAY[spec.fields[field].kind]})) ranked
-         WHERE __rank <= $2 ORDER BY __rank`,
+        `SELECT c.* FROM unnest($1::${SQL_ARRAY[kind]}) AS k(key)
+         CROSS JOIN LATERAL (
+           SELECT t.*, row_number() OVER (ORDER BY ${order}) AS __rank FROM "${this.schema}"."${spec.table}" t
+            WHERE t."${column(field)}" = k.key ORDER BY ${order} LIMIT $2
+         ) c`,
         [keys, limit],
       );
       const groups = new Map<string, Row[]>();
       for (const row of rows) {
         const k = String(row[column(field)]).toLowerCase();
-        delete row.__rank;
-        groups.set(k, [...(groups.get(k) ?? []), row]);
+        const group = groups.get(k);
+        if (group) group.push(row);
+        else groups.set(k, [row]);
       }
-      return keys.map((k) => groups.get(k.toLowerCase()) ?? []);
+      return keys.map((k) => {
+        const group = groups.get(k.toLowerCase()) ?? [];
+        group.sort((a, b) => Number(a.__rank) - Number(b.__rank));
+        for (const row of group) delete row.__rank;
+        return group;
+      });
     });
     return loader.load(String(key)) as Promise<Row[]>;
   }

@@ -4,9 +4,9 @@
  */
 import { GraphQLScalarType, Kind } from "graphql";
 import { proposalState } from "../indexer/lib/proposal-state";
-import { column, ENTITIES } from "./entities";
+import { column, ENTITIES, RELATIONS } from "./entities";
 import type { Head } from "./head";
-import { badInput, checkLimit, listQuery, type ListArgs } from "./list";
+import { badInput, checkLimit, checkRelationLimit, listQuery, type ListArgs } from "./list";
 import type { Loaders } from "./loaders";
 import type { Database } from "./db";
 import { hasArg, involves, type EventFeed, type FeedEvent } from "./events";
@@ -42,9 +42,8 @@ function parseBigInt(value: unknown): string {
 
 const JSONScalar = new GraphQLScalarType({ name: "JSON", serialize: (value) => value });
 
-const relationLimit = (args: Record<string, unknown>) => checkLimit(args.limit as number | undefined);
 const many = (type: string, field: string, parentColumn: string): Resolver => (row, args, ctx) =>
-  ctx.loaders.many(type, field, row[parentColumn] as string, relationLimit(args));
+  ctx.loaders.many(type, field, row[parentColumn] as string, checkRelationLimit(args.limit as number | undefined));
 const one = (type: string, field: string, parentColumn: string): Resolver => (row, _args, ctx) =>
   ctx.loaders.one(type, field, row[parentColumn] as string);
 
@@ -77,19 +76,13 @@ export function createResolvers() {
       const head = ctx.head();
       return { block: head ? { number: head.number, timestamp: head.timestamp } : null, ready: head?.ready ?? false };
     },
+    // One row the indexer keeps current (market_stat), instead of counting a million escrows on every call.
     marketStats: async (_r, _a, ctx) => {
       const [stats] = await ctx.db.query(
-        `SELECT (SELECT count(*) FROM "${ctx.schema}".listing)::int AS listings,
-                (SELECT count(*) FROM "${ctx.schema}".listing WHERE status = 1)::int AS active_listings,
-                (SELECT count(DISTINCT provider) FROM "${ctx.schema}".listing)::int AS providers,
-                (SELECT count(*) FROM "${ctx.schema}".escrow)::int AS escrows,
-                (SELECT count(*) FROM "${ctx.schema}".escrow WHERE status = 'open')::int AS open_escrows,
-                (SELECT count(DISTINCT renter) FROM "${ctx.schema}".escrow)::int AS renters,
-                (SELECT count(*) FROM "${ctx.schema}".charge)::int AS charges,
-                (SELECT coalesce(sum(volume), 0) FROM "${ctx.schema}".daily_stat)::text AS volume,
-                (SELECT coalesce(sum(fees), 0) FROM "${ctx.schema}".daily_stat)::text AS fees`,
+        `SELECT listings, active_listings, providers, escrows, open_escrows, renters, charges, volume::text, fees::text
+           FROM "${ctx.schema}".market_stat WHERE id = 'global'`,
       );
-      return stats;
+      return stats ?? { listings: 0, active_listings: 0, providers: 0, escrows: 0, open_escrows: 0, renters: 0, charges: 0, volume: "0", fees: "0" };
     },
     topListings: async (_r, args, ctx) => {
       const limit = checkLimit(args.limit as number);
@@ -125,39 +118,28 @@ export function createResolvers() {
       if (col !== field) types[spec.type][field] = (row) => row[col];
     }
   }
+  for (const r of RELATIONS) types[r.parent][r.field] = many(r.child, r.fk, column(r.parentField));
   Object.assign(types.Account, {
-    escrows: many("Escrow", "renter", "address"),
-    listings: many("Listing", "provider", "address"),
-    votesCast: many("Vote", "voter", "address"),
     participant: one("Participant", "address", "address"),
     committeeMember: one("CommitteeMember", "address", "address"),
   });
   Object.assign(types.Listing, {
     averageRating: (row: Row) => ((row.rating_count as number) > 0 ? (row.rating_total as number) / (row.rating_count as number) : null),
     providerAccount: one("Account", "address", "provider"),
-    escrows: many("Escrow", "listingId", "id"),
-    charges: many("Charge", "listingId", "id"),
-    priceHistory: many("ListingPrice", "listingId", "id"),
-    ratings: many("Rating", "listingId", "id"),
   });
   Object.assign(types.Escrow, {
     remaining: (row: Row) => (BigInt(row.deposit as string) - BigInt(row.charged as string)).toString(),
     listing: one("Listing", "id", "listing_id"),
     renterAccount: one("Account", "address", "renter"),
-    charges: many("Charge", "escrowId", "id"),
-    payouts: many("Payout", "escrowId", "id"),
     rating: one("Rating", "escrowId", "id"),
   });
   Object.assign(types.Charge, {
     escrow: one("Escrow", "id", "escrow_id"),
     dispute: (row: Row, args: Record<string, unknown>, ctx: ApiContext) => (row.attested ? ctx.loaders.one("Dispute", "chargeId", row.charge_id as string) : null),
   });
-  Object.assign(types.CommitteeMember, { slashes: many("Slash", "member", "address") });
   Object.assign(types.Proposal, {
     state: (row: Row, _a: unknown, ctx: ApiContext) => stateOf(row, ctx.head()),
     tally: (row: Row) => tally(row),
-    votes: many("Vote", "proposalId", "id"),
-    transitions: many("ProposalTransition", "proposalId", "id"),
   });
   Object.assign(types.Vote, { proposal: one("Proposal", "id", "proposal_id") });
   types.ProposalTally = {

@@ -14,12 +14,18 @@ export function typeDefs(): string {
   for (const e of ENTITIES) {
     const filters: string[] = [];
     for (const [name, field] of Object.entries(e.fields)) {
-      for (const suffix of suffixesFor(field)) {
+      for (const suffix of suffixesFor(e, field)) {
         const t = GRAPHQL_TYPE[field.kind];
         filters.push(`  ${name}${suffix}: ${suffix === "_in" ? `[${t}!]` : t}`);
       }
     }
-    const orderable = Object.entries(e.fields).filter(([, f]) => !f.nullable && f.kind !== "json").map(([n]) => `  ${n}`);
+    for (const n of e.orderBy) {
+      // Keyset pagination compares (field, key) tuples: a NULL would drop rows from every page.
+      const f = e.fields[n];
+      if (!f || f.nullable || f.kind === "json") throw new Error(`${e.type}.orderBy: ${n} is not a non-null scalar field`);
+    }
+    if (!e.orderBy.includes(e.defaultOrder)) throw new Error(`${e.type}: the default order ${e.defaultOrder} is not in orderBy`);
+    const orderable = e.orderBy.map((n) => `  ${n}`);
     const keyArgs = e.key.map((k) => `${k}: ${GRAPHQL_TYPE[e.fields[k].kind]}!`).join(", ");
     parts.push(`input ${e.type}Filter {\n${filters.join("\n")}\n}
 enum ${e.type}OrderBy {\n${orderable.join("\n")}\n}

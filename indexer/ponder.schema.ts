@@ -5,15 +5,28 @@
  */
 import { index, onchainTable } from "ponder";
 
+/*
+ * Indexes: every list the API serves is ordered by one of its entity's orderable fields (api/entities.ts) and then by
+ * the primary key, and every relation reads a parent's children by foreign key in the child's default order. Each such
+ * order has a composite index ending in the primary key, so that a page (keyset `(field, pk) > cursor ... LIMIT n`)
+ * or a relation page (`fk = k ORDER BY default, pk LIMIT n`) is one index range scan of n rows, never a sort of the
+ * table. An (fk, order, pk) index also serves plain `fk = k` filters, so it replaces the single-column fk index.
+ * Listed here once per order; api/entities.ts and test/e2e/api-read.test.ts keep the two in step.
+ */
+
 // ---------------------------------------------------------------- token
-export const account = onchainTable("account", (t) => ({
-  address: t.hex().primaryKey(),
-  balance: t.bigint().notNull(),
-  /** Voting power delegated to this account (ERC-5805 getVotes). */
-  votes: t.bigint().notNull(),
-  delegate: t.hex(),
-  updatedAt: t.bigint().notNull(),
-}));
+export const account = onchainTable(
+  "account",
+  (t) => ({
+    address: t.hex().primaryKey(),
+    balance: t.bigint().notNull(),
+    /** Voting power delegated to this account (ERC-5805 getVotes). */
+    votes: t.bigint().notNull(),
+    delegate: t.hex(),
+    updatedAt: t.bigint().notNull(),
+  }),
+  (t) => ({ balanceIdx: index().on(t.balance, t.address), votesIdx: index().on(t.votes, t.address) }),
+);
 
 export const transfer = onchainTable(
   "transfer",
@@ -26,7 +39,13 @@ export const transfer = onchainTable(
     timestamp: t.bigint().notNull(),
     txHash: t.hex().notNull(),
   }),
-  (t) => ({ fromIdx: index().on(t.from), toIdx: index().on(t.to) }),
+  (t) => ({
+    blockIdx: index().on(t.blockNumber, t.id),
+    valueIdx: index().on(t.value, t.id),
+    fromIdx: index().on(t.from, t.blockNumber, t.id),
+    toIdx: index().on(t.to, t.blockNumber, t.id),
+    txHashIdx: index().on(t.txHash),
+  }),
 );
 
 export const delegation = onchainTable(
@@ -38,7 +57,7 @@ export const delegation = onchainTable(
     toDelegate: t.hex().notNull(),
     timestamp: t.bigint().notNull(),
   }),
-  (t) => ({ delegatorIdx: index().on(t.delegator) }),
+  (t) => ({ timestampIdx: index().on(t.timestamp, t.id), delegatorIdx: index().on(t.delegator, t.timestamp, t.id) }),
 );
 
 // ---------------------------------------------------------------- marketplace
@@ -64,8 +83,29 @@ export const listing = onchainTable(
     ratingCount: t.integer().notNull(),
     ratingTotal: t.integer().notNull(),
     createdAt: t.bigint().notNull(),
+    /**
+     * Decoded from metadataUri (indexer/lib/metadata.ts): `data:` URIs always, `ipfs://` through IPFS_GATEWAY when
+     * set. Null when absent or not a string; metadataError says why nothing could be decoded (null when it could).
+     */
+    name: t.text(),
+    vendor: t.text(),
+    description: t.text(),
+    /** The decoded JSON object itself (null when decoding failed). */
+    metadata: t.json(),
+    metadataError: t.text(),
+    /** The on-chain category's name (CategoryAdded), null for a category the indexer never saw added. */
+    categoryName: t.text(),
   }),
-  (t) => ({ providerIdx: index().on(t.provider), categoryIdx: index().on(t.category) }),
+  (t) => ({
+    providerIdx: index().on(t.provider, t.id),
+    categoryIdx: index().on(t.category, t.id),
+    priceIdx: index().on(t.pricePerUnit, t.id),
+    createdIdx: index().on(t.createdAt, t.id),
+    volumeIdx: index().on(t.volume, t.id),
+    // topListings: highest volume first, ties by id ascending (a mixed order a plain (volume, id) scan cannot give).
+    topIdx: index().on(t.volume.desc(), t.id),
+    escrowCountIdx: index().on(t.escrowCount, t.id),
+  }),
 );
 
 export const listingPrice = onchainTable(
@@ -77,8 +117,14 @@ export const listingPrice = onchainTable(
     newPrice: t.bigint().notNull(),
     timestamp: t.bigint().notNull(),
   }),
-  (t) => ({ listingIdx: index().on(t.listingId) }),
+  (t) => ({ timestampIdx: index().on(t.timestamp, t.id), listingIdx: index().on(t.listingId, t.timestamp, t.id) }),
 );
+
+/** The marketplace's categories by id (CategoryAdded: initialisation adds the launch ones, governance more). */
+export const category = onchainTable("category", (t) => ({
+  id: t.integer().primaryKey(),
+  name: t.text().notNull(),
+}));
 
 export const escrow = onchainTable(
   "escrow",
@@ -112,7 +158,13 @@ export const escrow = onchainTable(
     openedAt: t.bigint().notNull(),
     closedAt: t.bigint(),
   }),
-  (t) => ({ renterIdx: index().on(t.renter), listingIdx: index().on(t.listingId), providerIdx: index().on(t.provider) }),
+  (t) => ({
+    openedIdx: index().on(t.openedAt, t.id),
+    expiresIdx: index().on(t.expiresAt, t.id),
+    renterIdx: index().on(t.renter, t.openedAt, t.id),
+    listingIdx: index().on(t.listingId, t.openedAt, t.id),
+    providerIdx: index().on(t.provider, t.openedAt, t.id),
+  }),
 );
 
 export const charge = onchainTable(
@@ -139,10 +191,12 @@ export const charge = onchainTable(
     batchIndex: t.integer(),
   }),
   (t) => ({
-    escrowIdx: index().on(t.escrowId),
-    listingIdx: index().on(t.listingId),
+    timestampIdx: index().on(t.timestamp, t.id),
+    escrowIdx: index().on(t.escrowId, t.timestamp, t.id),
+    listingIdx: index().on(t.listingId, t.timestamp, t.id),
     chargeIdIdx: index().on(t.chargeId),
     batchIdx: index().on(t.batchId, t.listingId),
+    txHashIdx: index().on(t.txHash),
   }),
 );
 
@@ -160,7 +214,11 @@ export const payout = onchainTable(
     royalty: t.bigint().notNull(),
     timestamp: t.bigint().notNull(),
   }),
-  (t) => ({ escrowIdx: index().on(t.escrowId), providerIdx: index().on(t.provider) }),
+  (t) => ({
+    timestampIdx: index().on(t.timestamp, t.id),
+    escrowIdx: index().on(t.escrowId, t.timestamp, t.id),
+    providerIdx: index().on(t.provider, t.timestamp, t.id),
+  }),
 );
 
 export const withdrawal = onchainTable(
@@ -171,7 +229,7 @@ export const withdrawal = onchainTable(
     amount: t.bigint().notNull(),
     timestamp: t.bigint().notNull(),
   }),
-  (t) => ({ accountIdx: index().on(t.account) }),
+  (t) => ({ timestampIdx: index().on(t.timestamp, t.id), accountIdx: index().on(t.account, t.timestamp, t.id) }),
 );
 
 export const dispute = onchainTable(
@@ -193,7 +251,7 @@ export const dispute = onchainTable(
     resolver: t.hex(),
     resolvedAt: t.bigint(),
   }),
-  (t) => ({ escrowIdx: index().on(t.escrowId) }),
+  (t) => ({ openedIdx: index().on(t.openedAt, t.chargeId), escrowIdx: index().on(t.escrowId, t.openedAt, t.chargeId) }),
 );
 
 export const rating = onchainTable(
@@ -205,19 +263,23 @@ export const rating = onchainTable(
     score: t.integer().notNull(),
     timestamp: t.bigint().notNull(),
   }),
-  (t) => ({ listingIdx: index().on(t.listingId) }),
+  (t) => ({ timestampIdx: index().on(t.timestamp, t.escrowId), listingIdx: index().on(t.listingId, t.timestamp, t.escrowId) }),
 );
 
 // ---------------------------------------------------------------- federation committee
-export const committeeMember = onchainTable("committee_member", (t) => ({
-  address: t.hex().primaryKey(),
-  bond: t.bigint().notNull(),
-  /** "bonded" (not yet admitted), "active", "removed", "slashed". */
-  status: t.text().notNull(),
-  admittedAt: t.bigint(),
-  removedAt: t.bigint(),
-  unbondingAt: t.bigint(),
-}));
+export const committeeMember = onchainTable(
+  "committee_member",
+  (t) => ({
+    address: t.hex().primaryKey(),
+    bond: t.bigint().notNull(),
+    /** "bonded" (not yet admitted), "active", "removed", "slashed". */
+    status: t.text().notNull(),
+    admittedAt: t.bigint(),
+    removedAt: t.bigint(),
+    unbondingAt: t.bigint(),
+  }),
+  (t) => ({ bondIdx: index().on(t.bond, t.address) }),
+);
 
 export const committeeEpoch = onchainTable("committee_epoch", (t) => ({
   epoch: t.bigint().primaryKey(),
@@ -239,19 +301,23 @@ export const attestation = onchainTable(
     submitter: t.hex().notNull(),
     timestamp: t.bigint().notNull(),
   }),
-  (t) => ({ escrowIdx: index().on(t.escrowId) }),
+  (t) => ({ timestampIdx: index().on(t.timestamp, t.id), escrowIdx: index().on(t.escrowId, t.timestamp, t.id) }),
 );
 
-export const slash = onchainTable("slash", (t) => ({
-  id: t.text().primaryKey(),
-  member: t.hex().notNull(),
-  reporter: t.hex().notNull(),
-  escrowId: t.bigint().notNull(),
-  sequence: t.bigint().notNull(),
-  reward: t.bigint().notNull(),
-  toTreasury: t.bigint().notNull(),
-  timestamp: t.bigint().notNull(),
-}));
+export const slash = onchainTable(
+  "slash",
+  (t) => ({
+    id: t.text().primaryKey(),
+    member: t.hex().notNull(),
+    reporter: t.hex().notNull(),
+    escrowId: t.bigint().notNull(),
+    sequence: t.bigint().notNull(),
+    reward: t.bigint().notNull(),
+    toTreasury: t.bigint().notNull(),
+    timestamp: t.bigint().notNull(),
+  }),
+  (t) => ({ timestampIdx: index().on(t.timestamp, t.id), memberIdx: index().on(t.member, t.timestamp, t.id) }),
+);
 
 // ---------------------------------------------------------------- governance
 export const proposal = onchainTable(
@@ -279,7 +345,12 @@ export const proposal = onchainTable(
     voteCount: t.integer().notNull(),
     createdAt: t.bigint().notNull(),
   }),
-  (t) => ({ proposerIdx: index().on(t.proposer), voteStartIdx: index().on(t.voteStart) }),
+  (t) => ({
+    createdIdx: index().on(t.createdAt, t.id),
+    voteStartIdx: index().on(t.voteStart, t.id),
+    voteEndIdx: index().on(t.voteEnd, t.id),
+    proposerIdx: index().on(t.proposer, t.createdAt, t.id),
+  }),
 );
 
 export const vote = onchainTable(
@@ -293,7 +364,12 @@ export const vote = onchainTable(
     reason: t.text().notNull(),
     timestamp: t.bigint().notNull(),
   }),
-  (t) => ({ proposalIdx: index().on(t.proposalId), voterIdx: index().on(t.voter) }),
+  (t) => ({
+    timestampIdx: index().on(t.timestamp, t.id),
+    weightIdx: index().on(t.weight, t.id),
+    proposalIdx: index().on(t.proposalId, t.timestamp, t.id),
+    voterIdx: index().on(t.voter, t.timestamp, t.id),
+  }),
 );
 
 export const proposalTransition = onchainTable(
@@ -304,7 +380,7 @@ export const proposalTransition = onchainTable(
     lifecycle: t.text().notNull(),
     timestamp: t.bigint().notNull(),
   }),
-  (t) => ({ proposalIdx: index().on(t.proposalId) }),
+  (t) => ({ timestampIdx: index().on(t.timestamp, t.id), proposalIdx: index().on(t.proposalId, t.timestamp, t.id) }),
 );
 
 export const participant = onchainTable("participant", (t) => ({
@@ -342,11 +418,44 @@ export const protocolEvent = onchainTable(
     timestamp: t.bigint().notNull(),
     txHash: t.hex().notNull(),
   }),
-  (t) => ({ contractNameIdx: index().on(t.contract, t.name) }),
+  (t) => ({
+    // Also what the API's subscription feed reads every block (block_number > cursor ORDER BY block_number, id).
+    blockIdx: index().on(t.blockNumber, t.id),
+    contractNameIdx: index().on(t.contract, t.name, t.blockNumber, t.id),
+    txHashIdx: index().on(t.txHash),
+  }),
 );
 
 /** Running values the handlers carry between events (e.g. the open-escrow count for daily statistics). */
 export const protocolState = onchainTable("protocol_state", (t) => ({
   id: t.text().primaryKey(),
   value: t.bigint().notNull(),
+}));
+
+/**
+ * The marketplace's running totals, one row (id "global"): what `marketStats` reads instead of counting the tables.
+ * Each handler that changes a total moves it by the change (listings, escrows and charges as their rows are written;
+ * volume and fees exactly as daily_stat's, so the totals equal the sums of daily_stat).
+ */
+export const marketStat = onchainTable("market_stat", (t) => ({
+  id: t.text().primaryKey(),
+  listings: t.integer().notNull(),
+  /** Listings with status 1 (active). */
+  activeListings: t.integer().notNull(),
+  /** Distinct providers of listings. */
+  providers: t.integer().notNull(),
+  escrows: t.integer().notNull(),
+  openEscrows: t.integer().notNull(),
+  /** Distinct renters of escrows. */
+  renters: t.integer().notNull(),
+  charges: t.integer().notNull(),
+  volume: t.bigint().notNull(),
+  fees: t.bigint().notNull(),
+}));
+
+/** Per account: how many listings it provides and escrows it opened, so a first one is seen without counting. */
+export const marketAccount = onchainTable("market_account", (t) => ({
+  address: t.hex().primaryKey(),
+  listings: t.integer().notNull(),
+  escrows: t.integer().notNull(),
 }));

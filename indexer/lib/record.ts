@@ -87,3 +87,36 @@ export async function bumpDaily(db: Db, timestamp: bigint, add: Partial<Record<D
       .onConflictDoUpdate((row: { value: bigint }) => ({ value: row.value + BigInt(activeEscrowsDelta) }));
   }
 }
+
+type MarketCounters = "listings" | "activeListings" | "providers" | "escrows" | "openEscrows" | "renters" | "charges";
+export type MarketChange = Partial<Record<MarketCounters, number>> & { volume?: bigint; fees?: bigint };
+const MARKET = "global";
+
+/** Moves the running market totals (market_stat) by `change`; the row is created at zero by its first change. */
+export async function bumpMarket(db: Db, change: MarketChange): Promise<void> {
+  const entries = Object.entries(change).filter(([, v]) => v !== undefined && v !== 0 && v !== 0n);
+  if (entries.length === 0) return;
+  const zero = { listings: 0, activeListings: 0, providers: 0, escrows: 0, openEscrows: 0, renters: 0, charges: 0, volume: 0n, fees: 0n };
+  await db
+    .insert(schema.marketStat)
+    .values({ id: MARKET, ...zero, ...change })
+    .onConflictDoUpdate((row: Record<string, number | bigint>) => {
+      const next: Record<string, number | bigint> = {};
+      for (const [key, amount] of entries) {
+        next[key] = typeof row[key] === "bigint" ? (row[key] as bigint) + BigInt(amount as bigint) : (row[key] as number) + Number(amount);
+      }
+      return next;
+    });
+}
+
+/**
+ * Counts one more listing (as provider) or escrow (as renter) for `address`; true when it is the account's first,
+ * which is when the distinct providers or renters total grows.
+ */
+export async function countFirst(db: Db, address: `0x${string}`, kind: "listings" | "escrows"): Promise<boolean> {
+  const row = await db
+    .insert(schema.marketAccount)
+    .values({ address, listings: kind === "listings" ? 1 : 0, escrows: kind === "escrows" ? 1 : 0 })
+    .onConflictDoUpdate((r: { listings: number; escrows: number }) => ({ [kind]: r[kind] + 1 }));
+  return row[kind] === 1;
+}

@@ -2,7 +2,21 @@
 import { ponder } from "ponder:registry";
 import schema from "ponder:schema";
 import { and, eq } from "ponder";
-import { bumpDaily, recordEvent } from "../lib/record";
+import { hexToString } from "viem";
+import { DEFAULT_IPFS_TIMEOUT_MS, resolveMetadata } from "../lib/metadata";
+import { bumpDaily, bumpMarket, countFirst, recordEvent } from "../lib/record";
+
+/**
+ * IPFS_GATEWAY (e.g. https://ipfs.io): resolve `ipfs://` metadata URIs through it; unset, they are recorded as
+ * `no-ipfs-gateway`. IPFS_TIMEOUT_MS bounds each fetch (default 5000). Read once: the handlers of one run agree.
+ */
+const IPFS = {
+  ipfsGateway: process.env.IPFS_GATEWAY?.trim() || undefined,
+  timeoutMs: Number(process.env.IPFS_TIMEOUT_MS) > 0 ? Number(process.env.IPFS_TIMEOUT_MS) : DEFAULT_IPFS_TIMEOUT_MS,
+};
+
+/** A bytes32 category name as text (right-padded with zeros; NUL cannot be stored in a text column). */
+const categoryText = (name: `0x${string}`) => hexToString(name, { size: 32 }).replace(/\u0000/g, "");
 
 /** An applied batch word: escrowId (uint64) | cumulativeUnits (uint64) | amount (uint128), as in workers/shared/batch.ts. */
 function decodeApplied(word: `0x${string}`) {
@@ -16,9 +30,29 @@ const attestedChargeKey = (chargeId: bigint) => `attested-${chargeId}`;
 /** An entry of a batched settlement, until a dispute gives it a contract charge id. */
 const batchEntryKey = (batchId: bigint, index: number) => `batch-${batchId}-${index}`;
 
+ponder.on("ModelMarketplace:CategoryAdded", async ({ event, context }) => {
+  const { category, name } = event.args;
+  await context.db.insert(schema.category).values({ id: category, name: categoryText(name) }).onConflictDoNothing();
+  await recordEvent(context.db, C, "CategoryAdded", event);
+});
+
 ponder.on("ModelMarketplace:Listed", async ({ event, context }) => {
   const a = event.args;
-  await context.db
+  const meta = await resolveMetadata(a.metadataURI, IPFS);
+  // Categories come from CategoryAdded; one added before the indexer's start block is read from the contract.
+  const categoryName =
+    (await context.db.find(schema.category, { id: a.category }))?.name ??
+    (categoryText(
+      await context.client.readContract({
+        abi: context.contracts.ModelMarketplace.abi,
+        address: event.log.address,
+        functionName: "categoryName",
+        args: [a.category],
+        blockNumber: event.block.number,
+      }),
+    ) ||
+      null);
+  const listed = await context.db
     .insert(schema.listing)
     .values({
       id: a.listingId,
@@ -38,8 +72,18 @@ ponder.on("ModelMarketplace:Listed", async ({ event, context }) => {
       ratingCount: 0,
       ratingTotal: 0,
       createdAt: event.block.timestamp,
+      name: meta.name,
+      vendor: meta.vendor,
+      description: meta.description,
+      metadata: meta.metadata,
+      metadataError: meta.error,
+      categoryName,
     })
     .onConflictDoNothing();
+  if (listed) {
+    const firstListing = await countFirst(context.db, a.provider, "listings");
+    await bumpMarket(context.db, { listings: 1, activeListings: 1, providers: firstListing ? 1 : 0 });
+  }
   await bumpDaily(context.db, event.block.timestamp, { newListings: 1 });
   await recordEvent(context.db, C, "Listed", event);
 });
@@ -56,7 +100,9 @@ ponder.on("ModelMarketplace:PriceUpdated", async ({ event, context }) => {
 
 ponder.on("ModelMarketplace:ListingStatusChanged", async ({ event, context }) => {
   const { listingId, status, unbondingAt } = event.args;
+  const before = await context.db.find(schema.listing, { id: listingId });
   await context.db.update(schema.listing, { id: listingId }).set({ status, unbondingAt: BigInt(unbondingAt) });
+  if (before) await bumpMarket(context.db, { activeListings: (status === 1 ? 1 : 0) - (before.status === 1 ? 1 : 0) });
   await recordEvent(context.db, C, "ListingStatusChanged", event);
 });
 
@@ -78,7 +124,7 @@ ponder.on("ModelMarketplace:ProviderSlashed", async ({ event, context }) => {
 
 ponder.on("ModelMarketplace:EscrowOpened", async ({ event, context }) => {
   const a = event.args;
-  await context.db
+  const opened = await context.db
     .insert(schema.escrow)
     .values({
       id: a.escrowId,
@@ -100,6 +146,10 @@ ponder.on("ModelMarketplace:EscrowOpened", async ({ event, context }) => {
       closedAt: null,
     })
     .onConflictDoNothing();
+  if (opened) {
+    const firstEscrow = await countFirst(context.db, a.renter, "escrows");
+    await bumpMarket(context.db, { escrows: 1, openEscrows: 1, renters: firstEscrow ? 1 : 0 });
+  }
   await context.db.update(schema.listing, { id: a.listingId }).set((l) => ({ escrowCount: l.escrowCount + 1 }));
   await bumpDaily(context.db, event.block.timestamp, { escrowsOpened: 1 }, +1);
   await recordEvent(context.db, C, "EscrowOpened", event);
@@ -114,7 +164,7 @@ ponder.on("ModelMarketplace:UsageCharged", async ({ event, context }) => {
     units: a.cumulativeUnits,
     sequence: a.attested ? BigInt(a.sequence) : e.sequence,
   }));
-  await context.db
+  const charged = await context.db
     .insert(schema.charge)
     .values({
       id: a.attested ? attestedChargeKey(a.chargeId) : event.id,
@@ -149,6 +199,8 @@ ponder.on("ModelMarketplace:UsageCharged", async ({ event, context }) => {
       .onConflictDoNothing();
   }
   await context.db.update(schema.listing, { id: escrow.listingId }).set((l) => ({ volume: l.volume + a.amount }));
+  // Volume as daily_stat counts it (every charge event); charges as the table holds them (one row per new charge).
+  await bumpMarket(context.db, { volume: a.amount, charges: charged ? 1 : 0 });
   await bumpDaily(context.db, event.block.timestamp, { volume: a.amount, chargeCount: 1 });
   await recordEvent(context.db, C, "UsageCharged", event);
 });
@@ -173,6 +225,7 @@ ponder.on("ModelMarketplace:ChargeSettled", async ({ event, context }) => {
   if (a.chargeId !== 0n) {
     await context.db.update(schema.charge, { id: attestedChargeKey(a.chargeId) }).set({ status: "settled" });
   }
+  await bumpMarket(context.db, { fees: a.fee });
   await bumpDaily(context.db, event.block.timestamp, { fees: a.fee });
   await recordEvent(context.db, C, "ChargeSettled", event);
 });
@@ -217,12 +270,13 @@ ponder.on("ModelMarketplace:DisputeResolved", async ({ event, context }) => {
 ponder.on("ModelMarketplace:UsageBatchCharged", async ({ event, context }) => {
   const { batchId, disputableUntil, applied } = event.args;
   let volume = 0n;
+  let inserted = 0;
   for (const [index, word] of applied.entries()) {
     const a = decodeApplied(word);
     const before = await context.db.find(schema.escrow, { id: a.escrowId });
     if (!before) continue;
     await context.db.update(schema.escrow, { id: a.escrowId }).set({ charged: before.charged + a.amount, units: a.cumulativeUnits });
-    await context.db
+    const entry = await context.db
       .insert(schema.charge)
       .values({
         id: batchEntryKey(batchId, index),
@@ -245,7 +299,9 @@ ponder.on("ModelMarketplace:UsageBatchCharged", async ({ event, context }) => {
       .onConflictDoNothing();
     await context.db.update(schema.listing, { id: before.listingId }).set((l) => ({ volume: l.volume + a.amount }));
     volume += a.amount;
+    if (entry) inserted++;
   }
+  await bumpMarket(context.db, { volume, charges: inserted });
   if (applied.length > 0) await bumpDaily(context.db, event.block.timestamp, { volume, chargeCount: applied.length });
   await recordEvent(context.db, C, "UsageBatchCharged", event);
 });
@@ -274,6 +330,7 @@ ponder.on("ModelMarketplace:BatchShareReleased", async ({ event, context }) => {
       timestamp: event.block.timestamp,
     })
     .onConflictDoNothing();
+  await bumpMarket(context.db, { fees: a.fee });
   await context.db.sql
     .update(schema.charge)
     .set({ status: "settled" })
@@ -288,16 +345,19 @@ ponder.on("ModelMarketplace:BatchEntryDisputed", async ({ event, context }) => {
   const entry = await context.db.find(schema.charge, { id: batchEntryKey(batchId, Number(index)) });
   if (entry) {
     await context.db.delete(schema.charge, { id: entry.id });
-    await context.db
+    const moved = await context.db
       .insert(schema.charge)
       .values({ ...entry, id: attestedChargeKey(chargeId), chargeId, status: "disputed" })
       .onConflictDoNothing();
+    if (!moved) await bumpMarket(context.db, { charges: -1 }); // the row was removed and none took its place
   }
   await recordEvent(context.db, C, "BatchEntryDisputed", event);
 });
 
 ponder.on("ModelMarketplace:EscrowClosed", async ({ event, context }) => {
   const { escrowId, closedBy, refund } = event.args;
+  const before = await context.db.find(schema.escrow, { id: escrowId });
+  if (before?.status === "open") await bumpMarket(context.db, { openEscrows: -1 });
   await context.db
     .update(schema.escrow, { id: escrowId })
     .set({ status: "closed", closedBy, refund, closedAt: event.block.timestamp });
@@ -326,7 +386,7 @@ ponder.on("ModelMarketplace:Withdrawn", async ({ event, context }) => {
 });
 
 for (const name of [
-  "CategoryAdded", "ProtocolFeeUpdated", "TreasuryUpdated", "MinProviderBondUpdated", "DisputeWindowUpdated",
+  "ProtocolFeeUpdated", "TreasuryUpdated", "MinProviderBondUpdated", "DisputeWindowUpdated",
   "UnbondingDelayUpdated", "SettlementGraceUpdated", "AttestationVerifierUpdated", "RoleGranted", "RoleRevoked",
   "RoleAdminChanged", "Upgraded", "Initialized", "EIP712DomainChanged", "TermsUpdated", "MinEscrowDepositUpdated",
   "MaxEscrowDurationUpdated", "DisputeBondPaid", "BatchEntrySkipped",
