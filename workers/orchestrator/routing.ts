@@ -42,7 +42,9 @@
  */
 import { CATEGORIES } from "../../config/parameters";
 import { BadRequest, WorkerError } from "../shared/errors";
+import { UNIT_NAMES } from "../provider-gateway/gateway";
 import type { ServiceStats } from "./ranking";
+import type { ServedListing } from "./registry";
 
 export type ProviderRef = { kind: "address"; address: string } | { kind: "listing"; listingId: bigint };
 export type ModelRef = { kind: "listing"; listingId: bigint } | { kind: "category"; category: number } | { kind: "name"; name: string };
@@ -240,4 +242,38 @@ export function applyRouting<T extends RoutableCandidate>(candidates: T[], prefs
     throw new WorkerError("no listing matches the routing preferences (provider, models, model)", "no-candidate", 422, { excluded });
   }
   return result;
+}
+
+/**
+ * GET /v1/models: every rentable listing (active, served by a gateway that proved its provider key), in OpenAI's
+ * list format with PRSM's fields beside the standard ones. `id` is the model id routing matches ("listing-<id>");
+ * prices are FTNS wei per billing unit, as decimal strings (they exceed 2^53); `pricing` repeats the price in
+ * OpenRouter's shape (prompt and completion for token-billed listings, else request or second); `latencyMs` is
+ * null until a call succeeded.
+ */
+export function modelList(served: ServedListing[], stats: ServiceStats) {
+  const data = served
+    .filter((s) => s.listing.status === 1)
+    .sort((a, b) => (a.listingId < b.listingId ? -1 : 1))
+    .map((s) => {
+      const o = stats.observation(s.listingId);
+      const price = s.listing.pricePerUnit.toString();
+      const unit = UNIT_NAMES[s.listing.unit] ?? "token";
+      return {
+        id: `listing-${s.listingId}`,
+        object: "model" as const,
+        created: s.since,
+        owned_by: s.listing.provider,
+        name: s.model,
+        listingId: s.listingId.toString(),
+        provider: s.listing.provider,
+        category: CATEGORIES[s.listing.category] ?? "other",
+        unit,
+        pricePerUnit: price,
+        pricing: unit === "token" ? { prompt: price, completion: price } : { [unit]: price },
+        successRate: Math.round(stats.successProbability(s.listingId) * 1000) / 1000,
+        latencyMs: o.latencyMs === undefined ? null : Math.round(o.latencyMs),
+      };
+    });
+  return { object: "list" as const, data };
 }

@@ -2,20 +2,21 @@
  * The orchestrator's HTTP surface (node:http):
  *   POST /v1/chat/completions, /v1/embeddings   OpenAI-compatible, with the renter's X-PRSM-Authorization (one per
  *                                               escrow it offers) and optional X-PRSM-Category / -Listing / -Max-Price
- *   GET  /v1/models    the listings known gateways serve, with price, unit and measured success rate and latency
+ *   GET  /v1/models    every rentable listing (active, its gateway's provider key proven) with price, unit, category,
+ *                      provider and measured success rate and latency, in OpenAI's list format (routing.ts)
  *   GET  /health, /metrics (Prometheus)
  */
 import http from "node:http";
 import client from "prom-client";
-import { CATEGORIES } from "../../config/parameters";
 import { WorkerError } from "../shared/errors";
 import { readBody, sendError, sendJson, sendMetrics, sendReply } from "../shared/http";
 import type { Logger } from "../shared/logger";
+import { responseSink } from "../shared/sse";
 import { ENDPOINTS, type Endpoint } from "../provider-gateway/backend";
-import { UNIT_NAMES } from "../provider-gateway/gateway";
 import type { Orchestrator } from "./orchestrator";
 import type { ServiceStats } from "./ranking";
 import type { ProviderRegistry } from "./registry";
+import { modelList } from "./routing";
 
 export class OrchestratorMetrics {
   readonly registry = new client.Registry();
@@ -46,31 +47,19 @@ export function createOrchestratorServer(
     const path = (req.url ?? "/").split("?")[0]!;
     try {
       if (req.method === "GET" && path === "/health") return sendJson(res, 200, { status: "ok", listings: registry.all().length });
-      if (req.method === "GET" && path === "/v1/models") {
-        const data = registry.all().map((s) => {
-          const o = stats.observation(s.listingId);
-          return {
-            id: `listing-${s.listingId}`,
-            object: "model",
-            owned_by: s.listing.provider,
-            listingId: s.listingId.toString(),
-            category: CATEGORIES[s.listing.category],
-            unit: UNIT_NAMES[s.listing.unit],
-            pricePerUnit: s.listing.pricePerUnit.toString(),
-            active: s.listing.status === 1,
-            successRate: Math.round(stats.successProbability(s.listingId) * 1000) / 1000,
-            latencyMs: o.latencyMs === undefined ? null : Math.round(o.latencyMs),
-          };
-        });
-        return sendJson(res, 200, { object: "list", data });
-      }
+      if (req.method === "GET" && path === "/v1/models") return sendJson(res, 200, modelList(registry.all(), stats));
       if (req.method === "GET" && path === "/metrics") return sendMetrics(res, metrics.registry);
       if (req.method === "POST" && ENDPOINTS.includes(path as Endpoint)) {
         const started = performance.now();
         const raw = await readBody(req, bodyLimit);
-        const reply = await orchestrator.handle(path as Endpoint, raw, req.headers);
-        metrics.requests.inc({ endpoint: path, status: String(reply.status) });
+        const reply = await orchestrator.handle(path as Endpoint, raw, req.headers, responseSink(res));
         const elapsed = performance.now() - started;
+        if (!reply) {
+          metrics.requests.inc({ endpoint: path, status: "stream" });
+          metrics.latency.observe(elapsed / 1000);
+          return;
+        }
+        metrics.requests.inc({ endpoint: path, status: String(reply.status) });
         metrics.latency.observe(elapsed / 1000);
         if (reply.headers["server-timing"]) reply.headers["server-timing"] += `, total;dur=${elapsed.toFixed(2)}`;
         return sendReply(res, reply);
