@@ -130,7 +130,7 @@ describe("the server, with no database behind it", () => {
   });
 
   test("API_TRUSTED_PROXIES=1 (and API_TRUST_PROXY=1): rotating leftmost X-Forwarded-For entries share one limit", async () => {
-    for (const env of [{ API_TRUSTED_PROXIES: "1" }, { API_TRUST_PROXY: "1" }]) {
+    for (const env of [{ API_TRUSTED_PROXIES: "1" }, { API_TRUST_PROXY: "1" }] as Record<string, string>[]) {
       const limited = make({ ...env, API_RATE_LIMIT: "2" });
       const statuses: number[] = [];
       for (let i = 0; i < 20; i++) statuses.push((await post(limited, "{ _meta { ready } }", { "x-forwarded-for": `10.9.${i}.1, 192.0.2.7` })).status);
