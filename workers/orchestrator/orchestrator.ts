@@ -34,10 +34,12 @@ import { ACKNOWLEDGEMENT_HEADER, formatAcknowledgementHeader, parseAcknowledgeme
 import { parseReport, type UsageReport } from "../shared/usage-report";
 import { parseRequest, type Endpoint } from "../provider-gateway/backend";
 import type { ProviderRegistry, ServedListing } from "./registry";
+import type { StreamSink } from "../shared/sse";
+import { relayStream, type RelayContext } from "./stream";
 import type { ServiceStats } from "./ranking";
 import { applyRouting, parseRouting } from "./routing";
 
-interface Candidate {
+export interface Candidate {
   listingId: bigint;
   pricePerUnit: bigint;
   served: ServedListing;
@@ -90,15 +92,16 @@ export class Orchestrator {
     private readonly hooks: OrchestratorHooks = {},
   ) {}
 
-  async handle(endpoint: Endpoint, raw: Buffer, headers: Record<string, string | string[] | undefined>): Promise<Reply> {
+  /** Answers a query: a Reply, or null when the answer was streamed into `sink` (`stream: true`, stream.ts). */
+  async handle(endpoint: Endpoint, raw: Buffer, headers: Record<string, string | string[] | undefined>, sink?: StreamSink): Promise<Reply | null> {
     try {
-      return await this.route(endpoint, raw, headers);
+      return await this.route(endpoint, raw, headers, sink);
     } catch (error) {
       return errorReply(error, this.log);
     }
   }
 
-  private async route(endpoint: Endpoint, raw: Buffer, headers: Record<string, string | string[] | undefined>): Promise<Reply> {
+  private async route(endpoint: Endpoint, raw: Buffer, headers: Record<string, string | string[] | undefined>, sink?: StreamSink): Promise<Reply | null> {
     const received = performance.now();
     let providerMs = 0;
     let parsed: unknown;
@@ -120,6 +123,11 @@ export class Orchestrator {
       const details = { skipped };
       if (exhausted) throw new PaymentRequired("escrow-exhausted", "every escrow offered is spent up to its cap", details);
       throw new WorkerError("no listing matches: check the escrows offered and the hints", "no-candidate", 422, details);
+    }
+
+    if ((parsed as { stream?: unknown }).stream === true) {
+      if (!sink) throw new BadRequest("this endpoint does not stream");
+      return relayStream(this.relayContext(), sink, endpoint, raw, acknowledgements, applyRouting(candidates, routing, this.stats));
     }
 
     const attempts: Attempt[] = [];
@@ -271,12 +279,33 @@ export class Orchestrator {
     });
   }
 
-  /** Checks the provider's answer and report (shape, authorization, cap, digests) before it is passed on. */
-  private async checkReport(candidate: Candidate, header: string | null, body: string): Promise<UsageReport> {
-    try {
-      JSON.parse(body);
-    } catch {
-      throw new ProviderFault("garbage", "the provider's answer is not JSON");
+  private relayContext(): RelayContext {
+    return {
+      log: this.log,
+      timeoutMs: this.options.providerTimeoutMs,
+      recordFailure: (id) => this.stats.recordFailure(id),
+      onAttempt: (a) => this.hooks.onAttempt?.(a),
+      check: (candidate, receipt, bytes) => this.checkReport(candidate, receipt, bytes, true),
+      served: (candidate, report, latencyMs) => {
+        this.stats.recordSuccess(candidate.listingId, latencyMs);
+        const key = report.escrowId.toString();
+        if ((this.reportedUnits.get(key) ?? 0n) < report.cumulativeUnits) this.reportedUnits.set(key, report.cumulativeUnits);
+        this.forward(candidate, report);
+      },
+    };
+  }
+
+  /**
+   * Checks the provider's answer and report (shape, authorization, cap, digests) before it is passed on. A streamed
+   * answer's `body` is the stream's bytes before the report event (not one JSON document).
+   */
+  private async checkReport(candidate: Candidate, header: string | null, body: string, streamed = false): Promise<UsageReport> {
+    if (!streamed) {
+      try {
+        JSON.parse(body);
+      } catch {
+        throw new ProviderFault("garbage", "the provider's answer is not JSON");
+      }
     }
     if (!header) throw new ProviderFault("no-receipt", "the provider answered without a usage report");
     let report: UsageReport;

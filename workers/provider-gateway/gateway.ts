@@ -8,7 +8,8 @@
  *      acknowledgement (or the chain's accounted units) exceeds its credit window: a renter that stops
  *      acknowledging stops being served, so at most the window plus one query is at stake,
  *   4. refuses (402) when the escrow's spend cap or the renter's authorization cannot cover the request,
- *   5. runs the model, meters the usage in the listing's unit, and checks the total again before answering,
+ *   5. runs the model, meters the usage in the listing's unit, and checks the total again before answering
+ *      (a streamed answer, `stream: true`, is metered piece by piece and stopped at what can be paid),
  *   6. signs a cumulative usage report bound to the authorization and the exact response bytes, logs it and hands
  *      it to the settler (which takes it to the consensus nodes until it settles), then answers with the report
  *      in the X-PRSM-Receipt header.
@@ -32,7 +33,8 @@ import { ACKNOWLEDGEMENT_HEADER, parseAcknowledgementHeader, recoverReceiptSigne
 import { errorReply, type Reply } from "../shared/http";
 import type { Logger } from "../shared/logger";
 import { reportToJson, signProviderReport, type UsageReport } from "../shared/usage-report";
-import type { Backend, BackendResult, Endpoint } from "./backend";
+import { dataEvent, DONE, receiptEvent, type StreamSink } from "../shared/sse";
+import type { Backend, BackendResult, ChatRequest, Endpoint } from "./backend";
 import { parseRequest } from "./backend";
 import type { UsageBook } from "./usage-book";
 
@@ -101,7 +103,8 @@ export class ProviderGateway {
     };
   }
 
-  async handle(endpoint: Endpoint, raw: Buffer, headers: Record<string, string | string[] | undefined>): Promise<Reply> {
+  /** Answers a request: a Reply, or null when the answer was streamed into `sink` (`stream: true`). */
+  async handle(endpoint: Endpoint, raw: Buffer, headers: Record<string, string | string[] | undefined>, sink?: StreamSink): Promise<Reply | null> {
     try {
       let parsed: unknown;
       try {
@@ -116,15 +119,25 @@ export class ProviderGateway {
       const ack = parseAcknowledgementHeader(headers[ACKNOWLEDGEMENT_HEADER]).find((a) => a.escrowId === auth.escrowId);
       const escrow = await this.checkEscrow(auth);
       if (ack) await this.checkAcknowledgement(ack, escrow);
+      const streamed = (body as ChatRequest).stream === true;
+      if (streamed && !sink) throw new BadRequest("this endpoint does not stream");
       return await this.book.withEscrow(auth.escrowId, async () => {
         if (ack) {
           await this.checkAcknowledgementCovers(ack, escrow);
           this.book.acknowledge(ack);
         }
-        return this.serve(endpoint, body, auth, escrow);
+        if (!streamed) return this.serve(endpoint, body, auth, escrow);
+        await this.serveStream(body as ChatRequest, auth, escrow, sink!);
+        return null;
       });
     } catch (error) {
       if (error instanceof WorkerError && error.status >= 500) this.log.warn({ err: error.message, code: error.code }, "request failed");
+      if (sink?.opened) {
+        // Mid-stream: the status is sent; say what failed in the stream's own terms, then end it.
+        await sink.write(dataEvent({ error: { code: error instanceof WorkerError ? error.code : "internal", message: (error as Error).message } }));
+        sink.end();
+        return null;
+      }
       return errorReply(error, this.log);
     }
   }
@@ -200,7 +213,8 @@ export class ProviderGateway {
     }
   }
 
-  private async serve(endpoint: Endpoint, body: Parameters<Backend["run"]>[1], auth: UsageAuthorization, escrow: Escrow) {
+  /** Where a request for `escrow` starts: the units and report number so far, after the credit-window check. */
+  private begin(auth: UsageAuthorization, escrow: Escrow) {
     const listing = this.listings.get(escrow.listingId.toString())!;
     // What the chain settled is a floor: another gateway instance (or a restart without state) may lag behind it.
     const known = this.book.get(auth.escrowId);
@@ -219,26 +233,37 @@ export class ProviderGateway {
         { reportedUnits: before.cumulativeUnits.toString(), acknowledgedUnits: acknowledged.toString(), creditWindowUnits: this.options.creditWindowUnits.toString() },
       );
     }
+    return { listing, known, before };
+  }
+
+  /** Signs the cumulative report for `units` more, bound to the authorization and the response bytes, and books it. */
+  private async finish(auth: UsageAuthorization, begun: ReturnType<ProviderGateway["begin"]>, units: bigint, responseBytes: string): Promise<{ report: UsageReport; receipt: string }> {
+    const cumulativeUnits = begun.before.cumulativeUnits + units;
+    const response = responseDigest(responseBytes);
+    const sequence = begun.before.sequence + 1n;
+    const resultDigest = usageResultDigest(this.ctx.domain, auth, response);
+    const fields = { escrowId: auth.escrowId, cumulativeUnits, sequence, resultDigest };
+    const providerSignature = await signProviderReport(this.ctx.account, this.ctx.domain, fields);
+    const report: UsageReport = { ...fields, providerSignature, authorization: auth, responseDigest: response };
+    this.book.set(auth.escrowId, { cumulativeUnits, sequence, acknowledged: begun.known?.acknowledged });
+    this.hooks.onReport?.(report);
+    this.log.debug({ escrowId: auth.escrowId.toString(), units: units.toString(), sequence: sequence.toString() }, "served");
+    return { report, receipt: Buffer.from(JSON.stringify(reportToJson(report))).toString("base64url") };
+  }
+
+  private async serve(endpoint: Endpoint, body: Parameters<Backend["run"]>[1], auth: UsageAuthorization, escrow: Escrow): Promise<Reply> {
+    const begun = this.begin(auth, escrow);
+    const { listing, before } = begun;
     const minimum = listing.unit === 0 ? BigInt(this.backend.estimatePromptTokens(endpoint, body)) : 1n;
     this.checkCovered(auth, escrow, before.cumulativeUnits + minimum);
 
     const started = performance.now();
     const result = await this.backend.run(endpoint, body, `prsm-${auth.requestDigest.slice(2, 26)}`);
     const units = meter(listing.unit, result, performance.now() - started);
-    const cumulativeUnits = before.cumulativeUnits + units;
-    this.checkCovered(auth, escrow, cumulativeUnits);
+    this.checkCovered(auth, escrow, before.cumulativeUnits + units);
 
     const responseBody = JSON.stringify(result.response);
-    const response = responseDigest(responseBody);
-    const sequence = before.sequence + 1n;
-    const resultDigest = usageResultDigest(this.ctx.domain, auth, response);
-    const fields = { escrowId: auth.escrowId, cumulativeUnits, sequence, resultDigest };
-    const providerSignature = await signProviderReport(this.ctx.account, this.ctx.domain, fields);
-    const report: UsageReport = { ...fields, providerSignature, authorization: auth, responseDigest: response };
-    this.book.set(auth.escrowId, { cumulativeUnits, sequence, acknowledged: known?.acknowledged });
-    this.hooks.onReport?.(report);
-    this.log.debug({ escrowId: auth.escrowId.toString(), units: units.toString(), sequence: sequence.toString() }, "served");
-    const receipt = Buffer.from(JSON.stringify(reportToJson(report))).toString("base64url");
+    const { report, receipt } = await this.finish(auth, begun, units, responseBody);
     return {
       status: 200,
       body: responseBody,
@@ -246,8 +271,63 @@ export class ProviderGateway {
         [RECEIPT_HEADER]: receipt,
         "x-prsm-unit": UNIT_NAMES[listing.unit] ?? "token",
         "x-prsm-units": units.toString(),
-        "x-prsm-cumulative-units": cumulativeUnits.toString(),
+        "x-prsm-cumulative-units": report.cumulativeUnits.toString(),
       },
     };
+  }
+
+  /**
+   * A streamed chat answer (`stream: true`). Everything that can refuse the request (402 included) happens before
+   * the first byte. Then the answer goes out piece by piece as OpenAI chunk events; the model is stopped when the
+   * next piece would take the escrow past what its cap or the renter's authorization can pay, or when the client
+   * leaves. The usage chunk follows (always: the renter checks the report against it), then the signed report of
+   * what was delivered (workers/shared/sse.ts), then [DONE]. A stream the client cut is still reported and
+   * settled for the pieces written before it left (at most the renter's authorization, as for any answer).
+   */
+  private async serveStream(body: ChatRequest, auth: UsageAuthorization, escrow: Escrow, sink: StreamSink): Promise<void> {
+    const begun = this.begin(auth, escrow);
+    const { listing, before } = begun;
+    const promptTokens = BigInt(this.backend.estimatePromptTokens("/v1/chat/completions", body));
+    const base = listing.unit === 0 ? promptTokens : 1n;
+    this.checkCovered(auth, escrow, before.cumulativeUnits + base);
+    // Units the escrow and the authorization can still pay for, beyond what was served before.
+    const affordable = (escrow.spendCap - escrow.charged) / escrow.pricePerUnit - (before.cumulativeUnits - escrow.units);
+    const ceiling = auth.maxCumulativeUnits - before.cumulativeUnits < affordable ? auth.maxCumulativeUnits - before.cumulativeUnits : affordable;
+
+    const id = `prsm-${auth.requestDigest.slice(2, 26)}`;
+    const created = Math.floor(Date.now() / 1000);
+    const chunk = (delta: Record<string, unknown>, finish: string | null, extra: Record<string, unknown> = {}) =>
+      dataEvent({ id, object: "chat.completion.chunk", created, model: this.backend.model, choices: [{ index: 0, delta, finish_reason: finish }], ...extra });
+    let written = "";
+    const send = async (text: string): Promise<boolean> => {
+      if (!(await sink.write(text))) return false;
+      written += text;
+      return true;
+    };
+    sink.open({ "x-prsm-unit": UNIT_NAMES[listing.unit] ?? "token" });
+    let delivered = 0n;
+    let first = true;
+    const started = performance.now();
+    const outcome = await this.backend.streamChat(body, async (content, tokens) => {
+      if (listing.unit === 0 && base + delivered + BigInt(tokens) > ceiling) return false;
+      const ok = await send(chunk(first ? { role: "assistant", content } : { content }, null));
+      first = false;
+      if (ok) delivered += BigInt(tokens);
+      return ok;
+    });
+    // Metered from what was delivered; never beyond what can be paid (the upstream's own count may differ a little).
+    let units = listing.unit === 0 ? BigInt(outcome.promptTokens) + delivered : listing.unit === 1 ? 1n : BigInt(Math.max(1, Math.ceil((performance.now() - started) / 1000)));
+    if (listing.unit === 0 && sink.closed === false && BigInt(outcome.completionTokens) > delivered) units = BigInt(outcome.promptTokens) + BigInt(outcome.completionTokens);
+    if (units > ceiling) units = ceiling;
+    if (units < 1n) units = 1n;
+    if (!sink.closed) {
+      await send(chunk({}, outcome.finishReason));
+      const completion = listing.unit === 0 ? Number(units) - outcome.promptTokens : outcome.completionTokens;
+      await send(dataEvent({ id, object: "chat.completion.chunk", created, model: this.backend.model, choices: [], usage: { prompt_tokens: outcome.promptTokens, completion_tokens: Math.max(0, completion), total_tokens: outcome.promptTokens + Math.max(0, completion) } }));
+    }
+    const { receipt } = await this.finish(auth, begun, units, written);
+    await sink.write(receiptEvent(receipt));
+    await sink.write(DONE);
+    sink.end();
   }
 }

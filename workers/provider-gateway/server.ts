@@ -2,6 +2,7 @@
  * The gateway's HTTP surface (node:http):
  *   POST /v1/chat/completions, /v1/embeddings   OpenAI-compatible; needs the renter's X-PRSM-Authorization header;
  *                                               answers with the provider-signed usage report in X-PRSM-Receipt
+ *                                               (`stream: true`: SSE chunks, the report in a final event)
  *   GET  /v1/info      provider address, chain, model and the listings served (what orchestrators discover)
  *   GET  /v1/models    OpenAI-style model list
  *   POST /v1/identity  {nonce}: the provider key's signature proving this gateway is the listings' provider (identity.ts)
@@ -12,6 +13,7 @@ import client from "prom-client";
 import { WorkerError } from "../shared/errors";
 import { readBody, readJson, sendError, sendJson, sendMetrics, sendReply } from "../shared/http";
 import type { Logger } from "../shared/logger";
+import { responseSink } from "../shared/sse";
 import { ENDPOINTS, type Endpoint } from "./backend";
 import type { ProviderGateway } from "./gateway";
 import { IDENTITY_PATH, type IdentityResponder } from "./identity";
@@ -67,9 +69,13 @@ export function createGatewayServer(gateway: ProviderGateway, metrics: GatewayMe
       if (req.method === "POST" && ENDPOINTS.includes(path as Endpoint)) {
         const started = performance.now();
         const raw = await readBody(req, bodyLimit);
-        const reply = await gateway.handle(path as Endpoint, raw, req.headers);
-        metrics.requests.inc({ endpoint: path, status: String(reply.status) });
+        const reply = await gateway.handle(path as Endpoint, raw, req.headers, responseSink(res));
         metrics.latency.observe((performance.now() - started) / 1000);
+        if (!reply) {
+          metrics.requests.inc({ endpoint: path, status: "stream" });
+          return;
+        }
+        metrics.requests.inc({ endpoint: path, status: String(reply.status) });
         const units = reply.headers["x-prsm-units"];
         if (units) metrics.units.inc(Number(units));
         return sendReply(res, reply);

@@ -69,3 +69,48 @@ export function post(
     req.end(body);
   });
 }
+
+export interface OpenStream {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  /** The answer's body as it arrives. */
+  response: http.IncomingMessage;
+  /** Drops the connection (the peer sees its client leave). */
+  abort(): void;
+}
+
+/**
+ * POSTs `body` and resolves as soon as the answer's status and headers arrive (a streamed answer is then read from
+ * `response`); `timeoutMs` bounds the wait for them. No keep-alive: a stream cut halfway leaves nothing to reuse.
+ */
+export function openStream(url: string, body: string | Uint8Array, headers: Record<string, string>, timeoutMs: number): Promise<OpenStream> {
+  const target = new URL(url);
+  const transport = target.protocol === "https:" ? https : http;
+  return new Promise((resolve, reject) => {
+    const req = transport.request(target, { method: "POST", headers: { ...headers, "content-length": String(Buffer.byteLength(body)) } }, (res) => {
+      clearTimeout(timer);
+      resolve({ status: res.statusCode ?? 0, headers: res.headers, response: res, abort: () => req.destroy() });
+    });
+    const timer = setTimeout(() => req.destroy(new HttpTimeout(`no answer from ${target.origin} within ${timeoutMs} ms`)), timeoutMs);
+    req.on("error", (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    req.end(body);
+  });
+}
+
+/** Reads a whole (non-streamed) answer opened with openStream, up to `maxBytes`. */
+export async function readAll(stream: OpenStream, maxBytes = 1 << 20): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream.response as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > maxBytes) {
+      stream.abort();
+      throw new ReplyTooLarge(`answer over ${maxBytes} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
