@@ -6,6 +6,8 @@
 //   orchestrator  latency the orchestrator adds over calling a provider gateway directly; queries/s through it
 //   start      npm start's cold start to ready, fresh (compiling first) and compiled
 //   api        the GraphQL API (cached and uncached) vs Ponder's built-in /graphql on three queries (autocannon)
+//   api-scale  the API uncached over 1M escrows / 3M charges bulk-loaded into the indexer's own tables: every query
+//              shape sequentially and at 20 connections, hostile queries refused while another client is served, RSS
 import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -16,6 +18,7 @@ const benches = [
   { name: "consensus", cmd: process.execPath, args: ["--import", "tsx", "bench/consensus.ts"] },
   { name: "indexer", cmd: process.execPath, args: ["--import", "tsx", "bench/indexer.ts"] },
   { name: "api", cmd: process.execPath, args: ["--import", "tsx", "bench/api.ts"] },
+  { name: "api-scale", cmd: process.execPath, args: ["--import", "tsx", "bench/api-scale.ts"] },
   { name: "orchestrator", cmd: process.execPath, args: ["--import", "tsx", "bench/orchestrator.ts"] },
   { name: "start", cmd: process.execPath, args: ["--import", "tsx", "bench/start.ts"] },
 ];
