@@ -16,7 +16,7 @@
  * escrow only while its reported usage stays within its credit window of the latest acknowledgement, and may charge
  * the receipt itself on chain.
  */
-import type { Hex, TypedDataDomain } from "viem";
+import type { Address, Hex, TypedDataDomain } from "viem";
 import type { LocalAccount } from "viem/accounts";
 import {
   AUTHORIZATION_HEADER,
@@ -29,7 +29,9 @@ import {
   type UsageAuthorization,
 } from "../shared/authorization";
 import { ACKNOWLEDGEMENT_HEADER, formatAcknowledgementHeader, signReceipt, type UsageReceipt } from "../shared/receipt";
-import { parseReport, type UsageReport } from "../shared/usage-report";
+import { parseReport, recoverProvider, type UsageReport } from "../shared/usage-report";
+import { openStream } from "../shared/http-client";
+import { RECEIPT_EVENT, SseParser } from "../shared/sse";
 
 /** How long a receipt stays chargeable: longer than any escrow can run plus its grace (the chain bounds both). */
 const RECEIPT_LIFETIME_SECONDS = 7n * 365n * 24n * 3600n;
@@ -70,6 +72,27 @@ export interface RenterClientOptions {
    * client believes the unit the answer names (X-PRSM-Unit), which a dishonest provider could misstate.
    */
   unitOf?: (escrowId: bigint) => Promise<number>;
+  /**
+   * The listing's provider for an escrow, read from the chain. When given, every report must carry that provider's
+   * signature: a gateway posing as another provider cannot make this client acknowledge its usage.
+   */
+  providerOf?: (escrowId: bigint) => Promise<Address>;
+}
+
+/** What a streamed query delivered (stream(): the chunks themselves went to `onEvent` as they arrived). */
+export interface StreamResult {
+  status: number;
+  /** Set when the stream was refused before it started (an error body from the orchestrator). */
+  body?: string;
+  report?: UsageReport;
+  listingId?: bigint;
+  escrowId?: bigint;
+  units?: bigint;
+  /** The usage chunk's `usage`, as the provider sent it. */
+  usage?: Record<string, unknown>;
+  /** Why the stream ended without a checked report (client left, provider cut or stalled). */
+  incomplete?: string;
+  attempts: unknown[];
 }
 
 export interface QueryResult {
@@ -90,6 +113,12 @@ export class RenterClient {
   /** escrowId -> the newest signed acknowledgement */
   private readonly receipts = new Map<string, UsageReceipt>();
   private readonly inFlight = new Map<string, bigint>();
+  /**
+   * escrowId -> budgets of streams that ended without a report this client could check (it left, or the provider
+   * cut): the provider may have reported up to that much. Authorizations cover it (so the provider can go on
+   * serving); receipts never do (nothing unchecked is acknowledged).
+   */
+  private readonly unconfirmed = new Map<string, bigint>();
 
   constructor(
     private readonly account: LocalAccount,
@@ -143,7 +172,7 @@ export class RenterClient {
     return Promise.all(
       escrowIds.map((escrowId) => {
         const key = escrowId.toString();
-        const maxCumulativeUnits = (this.acked.get(key) ?? 0n) + (this.inFlight.get(key) ?? 0n) + budget;
+        const maxCumulativeUnits = (this.acked.get(key) ?? 0n) + (this.unconfirmed.get(key) ?? 0n) + (this.inFlight.get(key) ?? 0n) + budget;
         return signAuthorization(this.account, this.domain, { escrowId, maxCumulativeUnits, requestDigest: digest, deadline });
       }),
     );
@@ -155,12 +184,7 @@ export class RenterClient {
     const authorizations = await this.authorize(path, body, hints.escrowIds, budget);
     for (const id of hints.escrowIds) this.inFlight.set(id.toString(), (this.inFlight.get(id.toString()) ?? 0n) + budget);
     try {
-      const headers: Record<string, string> = { "content-type": "application/json", [AUTHORIZATION_HEADER]: formatAuthorizationHeader(authorizations) };
-      if (hints.category) headers["x-prsm-category"] = hints.category;
-      if (hints.listingId !== undefined) headers["x-prsm-listing"] = hints.listingId.toString();
-      if (hints.maxPricePerUnit !== undefined) headers["x-prsm-max-price"] = hints.maxPricePerUnit.toString();
-      const acks = hints.escrowIds.map((id) => this.receipts.get(id.toString())).filter((r): r is UsageReceipt => r !== undefined);
-      if (acks.length) headers[ACKNOWLEDGEMENT_HEADER] = formatAcknowledgementHeader(acks);
+      const headers = this.headers(authorizations, hints);
       const started = performance.now();
       const res = await fetch(`${this.orchestratorUrl}${path}`, { method: "POST", headers, body });
       const text = await res.text();
@@ -175,7 +199,7 @@ export class RenterClient {
       const result: QueryResult = { status: res.status, body: text, json, attempts };
       if (res.ok) {
         const elapsedMs = performance.now() - started;
-        const report = this.verify(res.headers.get(RECEIPT_HEADER), text, authorizations);
+        const report = await this.verify(res.headers.get(RECEIPT_HEADER), text, authorizations);
         const unit = this.options.unitOf ? await this.options.unitOf(report.escrowId) : UNIT_CODES[res.headers.get("x-prsm-unit") ?? "token"] ?? 0;
         const billed = report.cumulativeUnits - this.lastUsage(report.escrowId);
         const shown = shownUnits(unit, json, elapsedMs, request as Record<string, any>);
@@ -206,8 +230,115 @@ export class RenterClient {
     return receipt;
   }
 
-  /** The report must be for one of this query's authorizations, within it, and commit to the body received. */
-  private verify(header: string | null, body: string, authorizations: UsageAuthorization[]): UsageReport {
+  /**
+   * A streamed chat query (`stream: true` in `request`): each OpenAI chunk event goes to `onEvent` as it arrives
+   * (exact text; return false to stop, e.g. the caller's client left); the provider's report that ends the stream
+   * is checked against every byte before it and against the usage the stream shows, then acknowledged. A stream
+   * that ends without a checkable report is not acknowledged: its budget stays reserved in later authorizations
+   * (the provider may have reported up to it), which bounds what it can cost to one query's budget.
+   */
+  async stream(request: Record<string, unknown>, hints: QueryHints, onEvent: (text: string, json: Record<string, any> | undefined) => Promise<boolean>): Promise<StreamResult> {
+    const path = "/v1/chat/completions";
+    const body = JSON.stringify(request);
+    const budget = hints.budgetUnits ?? this.options.budgetUnits ?? 4_096n;
+    const authorizations = await this.authorize(path, body, hints.escrowIds, budget);
+    for (const id of hints.escrowIds) this.inFlight.set(id.toString(), (this.inFlight.get(id.toString()) ?? 0n) + budget);
+    const headers = this.headers(authorizations, hints);
+    headers.accept = "text/event-stream";
+    let started = false;
+    let escrowKey: string | undefined;
+    try {
+      const t0 = performance.now();
+      const upstream = await openStream(`${this.orchestratorUrl}${path}`, body, headers, 120_000);
+      const attemptsHeader = upstream.headers["x-prsm-attempts"];
+      const attempts = typeof attemptsHeader === "string" ? JSON.parse(attemptsHeader) : [];
+      if (upstream.status !== 200 || !String(upstream.headers["content-type"] ?? "").startsWith("text/event-stream")) {
+        const chunks: Buffer[] = [];
+        for await (const c of upstream.response as AsyncIterable<Buffer>) chunks.push(c);
+        return { status: upstream.status, body: Buffer.concat(chunks).toString("utf8"), attempts };
+      }
+      started = true;
+      escrowKey = String(upstream.headers["x-prsm-escrow"] ?? "");
+      const parser = new SseParser();
+      const decoder = new TextDecoder();
+      let before = "";
+      let receipt: string | undefined;
+      let usage: Record<string, unknown> | undefined;
+      let content = "";
+      let choices = 0;
+      let stopped = false;
+      for await (const chunk of upstream.response as AsyncIterable<Buffer>) {
+        for (const event of parser.push(decoder.decode(chunk, { stream: true }))) {
+          if (event.event === RECEIPT_EVENT) {
+            receipt ??= event.data;
+            continue;
+          }
+          if (receipt === undefined) before += event.raw;
+          if (event.data === "[DONE]") continue;
+          let json: Record<string, any> | undefined;
+          try {
+            json = JSON.parse(event.data);
+          } catch {
+            json = undefined;
+          }
+          if (json?.usage) usage = json.usage;
+          for (const c of (json?.choices ?? []) as { delta?: { content?: unknown } }[]) {
+            if (typeof c.delta?.content === "string") content += c.delta.content;
+            choices = Math.max(choices, 1);
+          }
+          if (!(await onEvent(event.raw, json))) {
+            stopped = true;
+            upstream.abort();
+            break;
+          }
+        }
+        if (stopped) break;
+      }
+      const listingId = BigInt(String(upstream.headers["x-prsm-listing"] ?? "0"));
+      if (!receipt) {
+        this.reserveUnconfirmed(escrowKey, budget);
+        return { status: 200, listingId, incomplete: stopped ? "client-left" : "no-report", attempts };
+      }
+      const report = await this.verify(Buffer.from(receipt).toString(), before, authorizations, true);
+      const unit = this.options.unitOf ? await this.options.unitOf(report.escrowId) : UNIT_CODES[String(upstream.headers["x-prsm-unit"] ?? "token")] ?? 0;
+      const billed = report.cumulativeUnits - this.lastUsage(report.escrowId);
+      const shown = shownUnits(unit, { usage, choices: [{ message: { content } }].slice(0, choices || 1) }, performance.now() - t0, request as Record<string, any>);
+      if (billed > shown) throw new MeteringMismatch(`the usage report bills ${billed} new units; the stream shows ${shown}`, report, billed, shown);
+      await this.acknowledge(report.escrowId, report.cumulativeUnits);
+      return { status: 200, report, listingId, escrowId: report.escrowId, units: billed, usage, attempts };
+    } catch (error) {
+      if (started && escrowKey) this.reserveUnconfirmed(escrowKey, budget);
+      throw error;
+    } finally {
+      for (const id of hints.escrowIds) this.inFlight.set(id.toString(), (this.inFlight.get(id.toString()) ?? 0n) - budget);
+    }
+  }
+
+  private reserveUnconfirmed(escrowKey: string, budget: bigint): void {
+    if (!escrowKey) return;
+    this.unconfirmed.set(escrowKey, (this.unconfirmed.get(escrowKey) ?? 0n) + budget);
+  }
+
+  /** Units reserved for streams this client could not check (see stream()). */
+  unconfirmedUsage(escrowId: bigint): bigint {
+    return this.unconfirmed.get(escrowId.toString()) ?? 0n;
+  }
+
+  private headers(authorizations: UsageAuthorization[], hints: QueryHints): Record<string, string> {
+    const headers: Record<string, string> = { "content-type": "application/json", [AUTHORIZATION_HEADER]: formatAuthorizationHeader(authorizations) };
+    if (hints.category) headers["x-prsm-category"] = hints.category;
+    if (hints.listingId !== undefined) headers["x-prsm-listing"] = hints.listingId.toString();
+    if (hints.maxPricePerUnit !== undefined) headers["x-prsm-max-price"] = hints.maxPricePerUnit.toString();
+    const acks = hints.escrowIds.map((id) => this.receipts.get(id.toString())).filter((r): r is UsageReceipt => r !== undefined);
+    if (acks.length) headers[ACKNOWLEDGEMENT_HEADER] = formatAcknowledgementHeader(acks);
+    return headers;
+  }
+
+  /**
+   * The report must be for one of this query's authorizations, within it, commit to the body received (for a stream:
+   * every byte before the report event), and be signed by the escrow's listing's provider when that is known.
+   */
+  private async verify(header: string | null, body: string, authorizations: UsageAuthorization[], _streamed = false): Promise<UsageReport> {
     if (!header) throw new Error("the answer carries no usage report");
     const report = parseReport(JSON.parse(Buffer.from(header, "base64url").toString("utf8")));
     const auth = authorizations.find((a) => a.signature === report.authorization.signature);
@@ -217,6 +348,16 @@ export class RenterClient {
     const digest: Hex = responseDigest(body);
     if (report.responseDigest !== digest || report.resultDigest !== usageResultDigest(this.domain, auth, digest)) {
       throw new Error("the usage report does not commit to the answer received");
+    }
+    if (this.options.providerOf) {
+      const provider = await this.options.providerOf(report.escrowId);
+      let signer: string;
+      try {
+        signer = await recoverProvider(this.domain, report);
+      } catch {
+        throw new Error("the usage report's provider signature does not parse");
+      }
+      if (signer.toLowerCase() !== provider.toLowerCase()) throw new Error(`the usage report is signed by ${signer}, not by the listing's provider ${provider}`);
     }
     return report;
   }
