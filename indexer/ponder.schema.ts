@@ -10,7 +10,8 @@ import { index, onchainTable } from "ponder";
  * the primary key, and every relation reads a parent's children by foreign key in the child's default order. Each such
  * order has a composite index ending in the primary key, so that a page (keyset `(field, pk) > cursor ... LIMIT n`)
  * or a relation page (`fk = k ORDER BY default, pk LIMIT n`) is one index range scan of n rows, never a sort of the
- * table. An (fk, order, pk) index also serves plain `fk = k` filters, so it replaces the single-column fk index.
+ * table. An (fk, order, pk) index also serves plain `fk = k` filters, so it replaces the single-column fk index;
+ * exact transaction-hash filters on the big tables get one the same way ((tx_hash, order, pk)).
  * Listed here once per order; api/entities.ts and test/e2e/api-read.test.ts keep the two in step.
  */
 
@@ -44,7 +45,7 @@ export const transfer = onchainTable(
     valueIdx: index().on(t.value, t.id),
     fromIdx: index().on(t.from, t.blockNumber, t.id),
     toIdx: index().on(t.to, t.blockNumber, t.id),
-    txHashIdx: index().on(t.txHash),
+    txHashIdx: index().on(t.txHash, t.blockNumber, t.id),
   }),
 );
 
@@ -103,7 +104,7 @@ export const listing = onchainTable(
     createdIdx: index().on(t.createdAt, t.id),
     volumeIdx: index().on(t.volume, t.id),
     // topListings: highest volume first, ties by id ascending (a mixed order a plain (volume, id) scan cannot give).
-    topIdx: index().on(t.volume.desc(), t.id),
+    topIdx: index("listing_volume_desc_id_index").on(t.volume.desc(), t.id),
     escrowCountIdx: index().on(t.escrowCount, t.id),
   }),
 );
@@ -196,7 +197,7 @@ export const charge = onchainTable(
     listingIdx: index().on(t.listingId, t.timestamp, t.id),
     chargeIdIdx: index().on(t.chargeId),
     batchIdx: index().on(t.batchId, t.listingId),
-    txHashIdx: index().on(t.txHash),
+    txHashIdx: index().on(t.txHash, t.timestamp, t.id),
   }),
 );
 
@@ -422,7 +423,7 @@ export const protocolEvent = onchainTable(
     // Also what the API's subscription feed reads every block (block_number > cursor ORDER BY block_number, id).
     blockIdx: index().on(t.blockNumber, t.id),
     contractNameIdx: index().on(t.contract, t.name, t.blockNumber, t.id),
-    txHashIdx: index().on(t.txHash),
+    txHashIdx: index().on(t.txHash, t.blockNumber, t.id),
   }),
 );
 

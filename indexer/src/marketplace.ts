@@ -100,9 +100,11 @@ ponder.on("ModelMarketplace:PriceUpdated", async ({ event, context }) => {
 
 ponder.on("ModelMarketplace:ListingStatusChanged", async ({ event, context }) => {
   const { listingId, status, unbondingAt } = event.args;
+  // Read before the update: find() may hand back the cached row object that the update then changes in place.
   const before = await context.db.find(schema.listing, { id: listingId });
+  const activeDelta = before ? (status === 1 ? 1 : 0) - (before.status === 1 ? 1 : 0) : 0;
   await context.db.update(schema.listing, { id: listingId }).set({ status, unbondingAt: BigInt(unbondingAt) });
-  if (before) await bumpMarket(context.db, { activeListings: (status === 1 ? 1 : 0) - (before.status === 1 ? 1 : 0) });
+  await bumpMarket(context.db, { activeListings: activeDelta });
   await recordEvent(context.db, C, "ListingStatusChanged", event);
 });
 
@@ -356,6 +358,7 @@ ponder.on("ModelMarketplace:BatchEntryDisputed", async ({ event, context }) => {
 
 ponder.on("ModelMarketplace:EscrowClosed", async ({ event, context }) => {
   const { escrowId, closedBy, refund } = event.args;
+  // Before the update (see ListingStatusChanged): only a close of an open escrow moves the count.
   const before = await context.db.find(schema.escrow, { id: escrowId });
   if (before?.status === "open") await bumpMarket(context.db, { openEscrows: -1 });
   await context.db
