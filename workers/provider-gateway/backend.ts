@@ -206,26 +206,46 @@ export class UpstreamBackend implements Backend {
     return (body as ChatRequest).messages.reduce((n, m) => n + countTokens(m.content), 0);
   }
 
-  private async call(endpoint: Endpoint, body: Record<string, unknown>): Promise<Response> {
+  /**
+   * Sends the request; `timeoutMs` (armed by the caller through `controller`) bounds the whole answer, or for a
+   * stream the wait for its headers and then each pause (streamChat).
+   */
+  private async call(endpoint: Endpoint, body: Record<string, unknown>, controller: AbortController, timer: NodeJS.Timeout): Promise<Response> {
     let res: Response;
     try {
       res = await fetch(`${this.baseUrl}${endpoint}`, {
         method: "POST",
         headers: { "content-type": "application/json", ...(this.apiKey ? { authorization: `Bearer ${this.apiKey}` } : {}) },
         body: JSON.stringify(body),
-        signal: AbortSignal.timeout(this.timeoutMs),
+        signal: controller.signal,
       });
     } catch (error) {
+      clearTimeout(timer);
       throw new WorkerError(`upstream model server unreachable: ${(error as Error).message}`, "upstream-unavailable", 502);
     }
+    if (body.stream) clearTimeout(timer);
     if (res.status >= 400 && res.status < 500) throw new WorkerError(`upstream refused the request: ${(await res.text()).slice(0, 300)}`, "upstream-refused", 400);
     if (!res.ok) throw new WorkerError(`upstream model server answered ${res.status}`, "upstream-failed", 502);
     return res;
   }
 
+  private deadline(controller: AbortController): NodeJS.Timeout {
+    return setTimeout(() => controller.abort(new Error(`no answer within ${this.timeoutMs} ms`)), this.timeoutMs);
+  }
+
   async run(endpoint: Endpoint, body: ChatRequest | EmbeddingsRequest): Promise<BackendResult> {
-    const res = await this.call(endpoint, upstreamBody(endpoint, body, this.model, false));
-    const text = await res.text();
+    const controller = new AbortController();
+    const timer = this.deadline(controller);
+    let text: string;
+    try {
+      const res = await this.call(endpoint, upstreamBody(endpoint, body, this.model, false), controller, timer);
+      text = await res.text();
+    } catch (error) {
+      if (error instanceof WorkerError) throw error;
+      throw new WorkerError(`upstream model server failed: ${(error as Error).message}`, "upstream-unavailable", 502);
+    } finally {
+      clearTimeout(timer);
+    }
     let response: Record<string, unknown>;
     try {
       response = JSON.parse(text) as Record<string, unknown>;
@@ -247,16 +267,28 @@ export class UpstreamBackend implements Backend {
    * ran to its end is metered by the upstream's own usage, one cut short by what was delivered.
    */
   async streamChat(body: ChatRequest, onPiece: PieceSink): Promise<StreamOutcome> {
-    const res = await this.call("/v1/chat/completions", upstreamBody("/v1/chat/completions", body, this.model, true));
+    const controller = new AbortController();
+    const res = await this.call("/v1/chat/completions", upstreamBody("/v1/chat/completions", body, this.model, true), controller, this.deadline(controller));
     const parser = new SseParser();
     const decoder = new TextDecoder();
     let delivered = 0;
     let finishReason = "stop";
     let usage: { prompt_tokens?: unknown; completion_tokens?: unknown } | undefined;
     const reader = res.body!.getReader();
+    // A pause longer than the timeout ends the stream: what was delivered is still reported (below).
+    const next = () =>
+      new Promise<ReadableStreamReadResult<Uint8Array> | "stalled">((resolve, reject) => {
+        const timer = setTimeout(() => resolve("stalled"), this.timeoutMs);
+        reader.read().then((r) => (clearTimeout(timer), resolve(r)), (e) => (clearTimeout(timer), reject(e)));
+      });
     try {
       for (;;) {
-        const { value, done } = await reader.read();
+        const step = await next();
+        if (step === "stalled") {
+          controller.abort();
+          return { promptTokens: this.estimatePromptTokens("/v1/chat/completions", body), completionTokens: delivered, finishReason: "length" };
+        }
+        const { value, done } = step;
         if (done) break;
         for (const event of parser.push(decoder.decode(value, { stream: true }))) {
           if (event.data === "[DONE]") continue;

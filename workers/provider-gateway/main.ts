@@ -8,7 +8,9 @@
  *   GATEWAY_PUBLIC_URL  the base URL orchestrators reach this gateway at, which its identity proofs are bound to
  *                       (default http://GATEWAY_HOST:GATEWAY_PORT; must equal the URL in their PROVIDER_GATEWAYS)
  *   UPSTREAM_URL        optional OpenAI-compatible base URL (e.g. http://127.0.0.1:8000); unset = built-in demo model
- *   UPSTREAM_MODEL, UPSTREAM_API_KEY, UPSTREAM_TIMEOUT_MS   model name, bearer key and timeout for the upstream
+ *   UPSTREAM_MODEL, UPSTREAM_API_KEY, UPSTREAM_TIMEOUT_MS   model name (the listing's: a renter's `model` never
+ *                       chooses it), bearer key and timeout (default 25000, below the orchestrator's 30000)
+ *   DEMO_STREAM_DELAY_MS  pause between the demo model's streamed pieces (default 15)
  *   GATEWAY_STATE_FILE  usage record (default .data/gateway/<provider>/usage.json); every signed report is kept
  *                       beside it in reports.jsonl until the chain has accounted it
  *   CONSENSUS_NODES     required comma-separated node URLs: every report is handed to them until it settles
@@ -43,9 +45,9 @@ function listingIds(): bigint[] {
 
 function backend(): Backend {
   const upstream = optionalEnv("UPSTREAM_URL");
-  if (!upstream) return new DemoBackend();
+  if (!upstream) return new DemoBackend(intEnv("DEMO_STREAM_DELAY_MS", 15));
   const url = requireUrl("UPSTREAM_URL").replace(/\/$/, "");
-  return new UpstreamBackend(url, optionalEnv("UPSTREAM_MODEL") ?? "default", optionalEnv("UPSTREAM_API_KEY"), intEnv("UPSTREAM_TIMEOUT_MS", 60_000));
+  return new UpstreamBackend(url, optionalEnv("UPSTREAM_MODEL") ?? "default", optionalEnv("UPSTREAM_API_KEY"), intEnv("UPSTREAM_TIMEOUT_MS", 25_000));
 }
 
 async function main() {
