@@ -43,6 +43,7 @@ import {
   type SelectionSetNode,
 } from "graphql";
 import type { Plugin } from "graphql-yoga";
+import { checkLimit } from "./list";
 
 export interface CostLimits {
   /** Rows one response may read (the sum over object fields of the product of the limits on their path). */
@@ -150,7 +151,9 @@ export function measureCost(
       let childPending: number | undefined;
       const limit = limitOf(def, nodes[0], variables);
       if (limit !== undefined) {
-        const n = limit ?? limits.defaultListSize;
+        // The resolvers' own range check first (LIMIT_OUT_OF_RANGE, 1..1000), so a wrong limit gets the same answer
+        // whether or not the query is also too expensive.
+        const n = limit === null ? limits.defaultListSize : checkLimit(limit);
         if (!isRoot && n > limits.maxRelationLimit) {
           throw costError(`${type.name}.${name}: limit ${n} exceeds the relation limit of ${limits.maxRelationLimit}`, "RELATION_LIMIT_EXCEEDED", { field: `${type.name}.${name}`, limit: n, max: limits.maxRelationLimit });
         }
@@ -195,9 +198,7 @@ function limitOf(def: GraphQLField<unknown, unknown>, node: FieldNode, variables
   } catch {
     return null; // a bad argument: the executor refuses it before the resolver runs
   }
-  if (typeof value !== "number" || !Number.isFinite(value)) return null;
-  // Out-of-range limits are refused by the resolvers' own checks; here they only must not lower the estimate.
-  return Math.max(1, Math.ceil(value));
+  return typeof value === "number" ? value : null;
 }
 
 /** A row-cost refusal the server turns into HTTP 400; also used for the response-size cap. */

@@ -5,7 +5,8 @@
  *
  * Requests reach the pool through `forClient(key)`, a fair gate: at most `maxPerClient` statements of one client run
  * at once, at most `pool size - 1` in all (one connection stays for the head tracker and the event feed), and a freed
- * slot goes to the next client in turn, not to whoever queued most. pg's own pool queue is first come, first served,
+ * slot goes to the waiting client with the fewest statements running, not to whoever queued most.
+ * pg's own pool queue is first come, first served,
  * so without the gate one client's dozens of queued relation loads would sit in front of everyone else's query.
  */
 import pg from "pg";
@@ -31,7 +32,7 @@ export interface DatabaseOptions {
   connectTimeoutMs?: number;
 }
 
-/** Round-robin gate over clients: each waits in its own FIFO; a freed slot goes to the next client in turn. */
+/** Fair gate over clients: each waits in its own FIFO; a freed slot goes to the client with the least running. */
 export class FairGate {
   private running = 0;
   private readonly perClient = new Map<string, number>();
@@ -85,21 +86,23 @@ export class FairGate {
     this.dispatch();
   }
 
+  /** Grants free slots, each to the waiting client with the fewest statements running (ties: longest in line). */
   private dispatch(): void {
     while (this.running < this.maxTotal) {
-      let granted = false;
-      for (const [key, queue] of this.queues) {
-        if ((this.perClient.get(key) ?? 0) >= this.maxPerClient) continue;
-        const next = queue.shift()!;
-        this.queues.delete(key);
-        if (queue.length) this.queues.set(key, queue); // to the back of the turn order
-        this.waitingCount--;
-        this.take(key);
-        next();
-        granted = true;
-        break;
+      let chosen: string | undefined;
+      let fewest = Infinity;
+      for (const key of this.queues.keys()) {
+        const n = this.perClient.get(key) ?? 0;
+        if (n < this.maxPerClient && n < fewest) [chosen, fewest] = [key, n];
       }
-      if (!granted) return;
+      if (chosen === undefined) return;
+      const queue = this.queues.get(chosen)!;
+      const next = queue.shift()!;
+      this.queues.delete(chosen);
+      if (queue.length) this.queues.set(chosen, queue); // to the back of the line among equals
+      this.waitingCount--;
+      this.take(chosen);
+      next();
     }
   }
 }

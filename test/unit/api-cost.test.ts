@@ -153,3 +153,11 @@ describe("the server, with no database behind it", () => {
     await Promise.all(apis.map((a) => a.close()));
   });
 });
+
+describe("row-cost model and the resolvers' limit range", () => {
+  test("an out-of-range limit is LIMIT_OUT_OF_RANGE, as the resolvers would say, even when it is also too expensive", () => {
+    assert.equal(refusal(`{ transfers(limit: 100000) { items { id } } }`), "LIMIT_OUT_OF_RANGE");
+    assert.equal(refusal(`{ transfers(limit: 0) { items { id } } }`), "LIMIT_OUT_OF_RANGE");
+    assert.equal(refusal(`{ listings(limit: 1) { items { escrows(limit: -1) { id } } } }`), "LIMIT_OUT_OF_RANGE");
+  });
+});
