@@ -64,6 +64,21 @@ interface ShapeResult {
   targetMs: number;
   minRps?: number;
   met: boolean;
+  /** The machine's 1-minute load average after the shape's runs (other work shares the cores). */
+  loadAfter?: number;
+  /** The API process's CPU during the concurrent run, % of one core. */
+  apiCpu?: number;
+  seconds?: number;
+}
+
+/** User + system CPU seconds of a process so far (/proc/<pid>/stat, clock ticks of 1/100 s). */
+function cpuSeconds(pid: number | undefined): number {
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
 }
 
 const log = (line: string) => console.log(`[api-scale ${new Date().toISOString().slice(11, 19)}] ${line}`);
@@ -219,6 +234,7 @@ async function main() {
     const checks = await consistencyChecks(dataset, renter, proposalId);
     for (const c of checks) log(`check ${c.ok ? "ok" : "FAILED"}: ${c.what}${c.detail ? ` (${c.detail})` : ""}`);
 
+    const loadBefore = round(os.loadavg()[0], 2);
     const results: ShapeResult[] = [];
     for (const shape of shapes) {
       sampler.phase = `sequential: ${shape.name}`;
@@ -242,10 +258,17 @@ async function main() {
       if (!alive()) api = await startApi();
       await quiet(URL);
       sampler.phase = `${CONNECTIONS} connections: ${shape.name}`;
-      const c = await concurrent(URL, shape.make, CONNECTIONS, SECONDS, asClient);
-      log(`${shape.name}: ${CONNECTIONS} connections ${c.requestsPerSecond} req/s answered p50 ${c.p50} p97.5 ${c.p97_5} ms (statuses ${JSON.stringify(c.statusCodes)}, GraphQL errors ${c.graphqlErrors}, errors ${c.errors}, timeouts ${c.timeouts})`);
       const r = results[i];
+      // Long enough for every connection to get a few answers of a slow shape (at most 30 s).
+      const seconds = Math.max(SECONDS, Math.min(30, Math.ceil((3 * r.sequential.p50 * CONNECTIONS) / 1000)));
+      const cpu0 = cpuSeconds(api.pid);
+      const t = performance.now();
+      const c = await concurrent(URL, shape.make, CONNECTIONS, seconds, asClient);
+      r.apiCpu = round((100 * (cpuSeconds(api.pid) - cpu0)) / ((performance.now() - t) / 1000), 0);
+      r.seconds = seconds;
+      log(`${shape.name}: ${CONNECTIONS} connections ${c.requestsPerSecond} req/s answered p50 ${c.p50} p97.5 ${c.p97_5} ms over ${seconds} s, API CPU ${r.apiCpu}% of a core (statuses ${JSON.stringify(c.statusCodes)}, GraphQL errors ${c.graphqlErrors}, errors ${c.errors}, timeouts ${c.timeouts})`);
       r.concurrent = c;
+      r.loadAfter = round(os.loadavg()[0], 2);
       r.met = r.sequential.errors === 0 && r.sequential.p95 < r.targetMs && (r.minRps === undefined || (c.requestsPerSecond >= r.minRps && c.errors + c.non2xx + c.graphqlErrors === 0));
     }
     // The same per-renter load from ONE client: what the per-client concurrency limit does to it.
@@ -298,7 +321,7 @@ async function main() {
     sampler.stop();
     log(`API RSS max ${sampler.max.toFixed(0)} MiB over ${sampler.samples} samples`);
 
-    writeResults({ sizes, dataset, indexerSeconds, results, oneClient, hostile: hostileResults, rss: sampler, checks, nested: nested.shape, deepPages: deepPages.length > 0 });
+    writeResults({ sizes, dataset, indexerSeconds, loadBefore, results, oneClient, hostile: hostileResults, rss: sampler, checks, nested: nested.shape, deepPages: deepPages.length > 0 });
   } finally {
     sampler?.stop();
     if (env) await env.stop();
@@ -382,6 +405,7 @@ function writeResults(r: {
   sizes: ReturnType<typeof sizesFromEnv>;
   dataset: LoadReport;
   indexerSeconds: number;
+  loadBefore: number;
   results: ShapeResult[];
   oneClient: Concurrent;
   hostile: (HostileResult & { name: string; query: string; met: boolean })[];
@@ -399,6 +423,7 @@ function writeResults(r: {
   const json = {
     date: new Date().toISOString(),
     machine,
+    loadAverage: { beforeMeasuring: r.loadBefore, afterEachShape: Object.fromEntries(r.results.map((q) => [q.name, q.loadAfter])), atEnd: round(os.loadavg()[0], 2) },
     settings: { runs: RUNS, shapeMaxSeconds: SHAPE_MAX_S, connections: CONNECTIONS, seconds: SECONDS, hostileRuns: HOSTILE_RUNS, cache: false },
     dataset: { ...r.dataset, keys: undefined, indexerSeconds: round(r.indexerSeconds) },
     consistency: r.checks,
@@ -415,13 +440,15 @@ function writeResults(r: {
     const c = q.concurrent;
     const target = `p95 < ${q.targetMs} ms${q.minRps ? `; ≥ ${fmt(q.minRps)} req/s at ${CONNECTIONS}` : ""}`;
     const errs = q.sequential.errors + (c ? c.errors + c.non2xx + c.graphqlErrors : 0);
-    return `| ${q.name} | ${q.sequential.p50} | ${q.sequential.p95} | ${q.sequential.max} | ${c ? fmt(c.requestsPerSecond) : "-"} | ${c ? c.p97_5 : "-"} | ${errs}${q.sequential.firstError ? ` (${q.sequential.firstError.replace(/\|/g, "/").slice(0, 60)})` : ""} | ${target} | ${mark(q.met)} |`;
+    return `| ${q.name} | ${q.sequential.p50} | ${q.sequential.p95} | ${q.sequential.max} | ${c ? fmt(c.requestsPerSecond) : "-"} | ${c ? c.p97_5 : "-"} | ${q.apiCpu ?? "-"}% | ${errs}${q.sequential.firstError ? ` (${q.sequential.firstError.replace(/\|/g, "/").slice(0, 60)})` : ""} | ${target} | ${mark(q.met)} |`;
   });
   const hrows = r.hostile.map((h) => `| ${h.name.replace(/\|/g, "/")} | ${h.outcome} | ${h.statuses.join("/")} | ${h.codes.join(", ").replace(/\|/g, "/").slice(0, 80)} | ${h.latency.p50} | ${h.latency.max} | ${fmt(h.maxBytes)} | ${h.normal.p95} (n ${h.normal.n}${h.normal.errors ? `, ${h.normal.errors} errors` : ""}) | ${mark(h.met)} |`);
   const loads = r.dataset.tables.map((t) => `| ${t.table} | ${fmt(t.rows)} | ${t.seconds.toFixed(1)} | ${t.defaulted.join(", ") || "-"} |`);
   const met = r.results.filter((q) => q.met).length + r.hostile.filter((h) => h.met).length + (rssMet ? 1 : 0);
   const total = r.results.length + r.hostile.length + 1;
   const phases = Object.entries(r.rss.byPhase).sort((a, b) => b[1] - a[1]).slice(0, 5).map(([k, v]) => `${k} ${Math.round(v)} MiB`).join("; ");
+  const loads1 = r.results.map((q) => q.loadAfter ?? 0);
+  const loadRange = `${Math.min(...loads1)}-${Math.max(...loads1)}`;
   const md = `# API at scale: 1M escrows, hostile queries
 
 ${json.date} · ${machine} · \`npm run bench api-scale\`
@@ -430,18 +457,20 @@ The API (api/main.ts, its own process, response cache off: \`API_CACHE=0\`) over
 indexes (Ponder ran on a fresh embedded Postgres against a Hardhat deployment, then synthetic but consistent rows were
 bulk-loaded into its tables; see bench/api-scale/dataset.ts). Each request picks its own random listing, renter,
 escrow, proposal, block or deep page. The API, Postgres, the bench and autocannon share the machine's cores (and
-other work may run beside it).
+other work may run beside it: the 1-minute load average was ${r.loadBefore} when measuring began, ${loadRange} after
+the ${CONNECTIONS}-connection runs, on ${os.cpus().length} cores).
 
 **${met} of ${total} targets met.**
 
 ## Queries
 
 Sequential: ${RUNS} requests one after the other (after 5 unmeasured; fewer when a shape passes ${SHAPE_MAX_S} s).
-${CONNECTIONS} connections: autocannon for ${SECONDS} s. Latencies in ms. The nested listings shape is the biggest of
+${CONNECTIONS} connections: autocannon for ${SECONDS} s (longer for a slow shape: 3 x its sequential p50 x ${CONNECTIONS}, at most 30 s);
+API CPU is the API process's CPU time meanwhile, in % of one core (it is one Node process). Latencies in ms. The nested listings shape is the biggest of
 100x100x100, 100x100x10, ... the API accepted: ${r.nested}.${r.deepPages ? "" : " (Page 500 could not be reached: its row measures page 1.)"}
 
-| query | seq p50 | seq p95 | seq max | ${CONNECTIONS}-conn req/s | ${CONNECTIONS}-conn p97.5 | errors | target | |
-|---|---|---|---|---|---|---|---|---|
+| query | seq p50 | seq p95 | seq max | ${CONNECTIONS}-conn req/s | ${CONNECTIONS}-conn p97.5 | API CPU | errors | target | |
+|---|---|---|---|---|---|---|---|---|---|
 ${rows.join("\n")}
 
 The ${CONNECTIONS}-connection runs play ${CONNECTIONS} users behind one trusted reverse proxy (\`API_TRUSTED_PROXIES=1\`, each
