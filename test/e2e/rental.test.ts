@@ -36,6 +36,7 @@ import {
 import { ACKNOWLEDGEMENT_HEADER, formatAcknowledgementHeader, signReceipt } from "../../workers/shared/receipt";
 import { parseReport, reportToJson, signProviderReport } from "../../workers/shared/usage-report";
 import { MeteringMismatch, RenterClient } from "../../workers/renter/client";
+import { IdentityResponder } from "../../workers/provider-gateway/identity";
 import { account, deployment, domainOf, privateKeyOf, readContract, ROOT, send, startConsensusNode, waitFor, walletFor, type Chain, type ConsensusNodeProcess } from "./harness";
 import { startIndexedChain, type IndexedChain } from "./indexed";
 import { committeeDomain, postJson, PROVIDER, RENTER } from "./usage";
@@ -132,6 +133,13 @@ function startFakeProvider(): Promise<http.Server> {
     }
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
+    if (req.url === "/v1/identity") {
+      // It is the genuine provider of its listing (its answers are what is dishonest), so it proves its key.
+      const proof = await new IdentityResponder(account(DISHONEST_PROVIDER), 31337, market().address, `http://127.0.0.1:${FAKE_PORT}`).answer(JSON.parse(Buffer.concat(chunks).toString("utf8")));
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify(proof));
+      return;
+    }
     if (fakeMode === "garbage") {
       res.writeHead(200, { "content-type": "application/json" });
       res.end("\u0000\u0013 not json at all");
