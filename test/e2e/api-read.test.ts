@@ -124,6 +124,7 @@ function assertIndexOnly(what: string, plan: Awaited<ReturnType<typeof explain>>
   assert.ok(onTable.length > 0, `${what}: reads ${table}: ${plan.types.join(" > ")}`);
   for (const n of onTable) assert.match(n["Node Type"], /^Index (Only )?Scan$/, `${what}: ${table} read by ${n["Node Type"]} (${plan.types.join(" > ")})`);
   assert.ok(!plan.types.some((t) => /Sort/.test(t)), `${what}: no sort (${plan.types.join(" > ")})`);
+  console.log(`# ${what}: ${plan.nodes.map((n) => n["Node Type"] + (n["Index Name"] ? ` ${n["Index Name"]}` : "")).join(" > ")}`);
 }
 
 describe("API read side at scale", { timeout: 900_000 }, () => {
