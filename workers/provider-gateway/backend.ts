@@ -22,6 +22,8 @@ export interface ChatRequest {
 export interface EmbeddingsRequest {
   model?: string;
   input: string | string[];
+  /** "float" (default) or "base64" (little-endian float32, what the openai SDK asks for by default). */
+  encoding_format?: "float" | "base64";
 }
 
 export interface BackendResult {
@@ -84,6 +86,7 @@ export function parseRequest(endpoint: Endpoint, body: unknown): ChatRequest | E
   const ok = typeof input === "string" || (Array.isArray(input) && input.length > 0 && input.length <= 256 && input.every((s) => typeof s === "string"));
   if (!ok) throw new BadRequest("input must be a string or a non-empty array of strings (at most 256)");
   if (b.stream === true) throw new BadRequest("embeddings cannot be streamed");
+  if (b.encoding_format !== undefined && b.encoding_format !== "float" && b.encoding_format !== "base64") throw new BadRequest('encoding_format must be "float" or "base64"');
   return b as unknown as EmbeddingsRequest;
 }
 
@@ -137,7 +140,9 @@ export class DemoBackend implements Backend {
     const promptTokens = this.estimatePromptTokens(endpoint, body);
     const created = Math.floor(Date.now() / 1000);
     if (endpoint === "/v1/embeddings") {
-      const data = inputs(body as EmbeddingsRequest).map((text, index) => ({ object: "embedding", index, embedding: embed(text) }));
+      const base64 = (body as EmbeddingsRequest).encoding_format === "base64";
+      const encode = (v: number[]) => (base64 ? Buffer.from(new Float32Array(v).buffer).toString("base64") : v);
+      const data = inputs(body as EmbeddingsRequest).map((text, index) => ({ object: "embedding", index, embedding: encode(embed(text)) }));
       return {
         response: { object: "list", data, model: this.model, usage: { prompt_tokens: promptTokens, total_tokens: promptTokens } },
         promptTokens,
@@ -175,7 +180,7 @@ export function pieces(text: string): string[] {
  * tools, logprobs, ...) are not passed: a renter gets the answer the listing sells.
  */
 const CHAT_FIELDS = ["messages", "max_tokens", "temperature", "top_p", "stop", "presence_penalty", "frequency_penalty", "seed", "user"] as const;
-const EMBEDDING_FIELDS = ["input", "user"] as const;
+const EMBEDDING_FIELDS = ["input", "encoding_format", "dimensions", "user"] as const;
 
 function upstreamBody(endpoint: Endpoint, body: ChatRequest | EmbeddingsRequest, model: string, stream: boolean): Record<string, unknown> {
   const source = body as unknown as Record<string, unknown>;
