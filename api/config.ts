@@ -34,6 +34,7 @@
  */
 import { ConfigError, intEnv, optionalEnv, requireEnv } from "../config/env";
 import type { CostLimits } from "./cost";
+import type { HeavyLimits } from "./heavy";
 import { DEFAULT_LIMIT } from "./list";
 
 export interface ApiConfig {
@@ -53,6 +54,8 @@ export interface ApiConfig {
   reorgWindow: number;
   feed: { pageSize: number; subscriberBuffer: number };
   cost: CostLimits;
+  /** Expensive queries at once across all clients (api/heavy.ts). */
+  heavy: HeavyLimits;
   bodyLimitBytes: number;
   cacheTtlMs: number;
   cache: boolean;
@@ -99,6 +102,11 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
       maxTypeRepeat: intEnv("API_MAX_TYPE_REPEAT", 2, env),
       maxResponseBytes: intEnv("API_MAX_RESPONSE_BYTES", 8 * 1024 * 1024, env),
       defaultListSize: DEFAULT_LIMIT,
+    },
+    heavy: {
+      rows: intEnv("API_HEAVY_ROWS", 5_000, env),
+      concurrent: intEnv("API_HEAVY_CONCURRENCY", 2, env),
+      waiting: intEnv("API_HEAVY_WAITING", 32, env),
     },
     bodyLimitBytes: intEnv("API_BODY_LIMIT", 100 * 1024, env),
     cacheTtlMs: intEnv("API_CACHE_TTL_MS", 60_000, env),

@@ -44,6 +44,7 @@ import {
 } from "graphql";
 import type { Plugin } from "graphql-yoga";
 import { checkLimit } from "./list";
+import { busyError, type HeavyGate } from "./heavy";
 
 export interface CostLimits {
   /** Rows one response may read (the sum over object fields of the product of the limits on their path). */
@@ -201,20 +202,37 @@ function limitOf(def: GraphQLField<unknown, unknown>, node: FieldNode, variables
   return typeof value === "number" ? value : null;
 }
 
-/** A row-cost refusal the server turns into HTTP 400; also used for the response-size cap. */
-export function useRowCost(limits: CostLimits, onRefused?: (code: string) => void): Plugin {
+/**
+ * A row-cost refusal the server turns into HTTP 400; also used for the response-size cap. With `heavy`, a query
+ * above its row threshold first takes a slot of that process-wide gate (heavy.ts), released once its answer is built.
+ */
+export function useRowCost(limits: CostLimits, onRefused?: (code: string) => void, heavy?: HeavyGate): Plugin {
   return {
-    onExecute({ args, setResultAndStopExecution }) {
+    async onExecute({ args, setResultAndStopExecution }) {
+      let cost: Cost;
       try {
-        measureCost(args.schema, args.document, args.operationName, args.variableValues as Record<string, unknown>, limits);
+        cost = measureCost(args.schema, args.document, args.operationName, args.variableValues as Record<string, unknown>, limits);
       } catch (error) {
         if (!(error instanceof GraphQLError)) throw error;
         onRefused?.(String(error.extensions.code));
         setResultAndStopExecution({ errors: [error] });
         return;
       }
+      let release: (() => void) | undefined;
+      if (heavy && cost.rows > heavy.limits.rows) {
+        const slot = await heavy.acquire();
+        if (!slot) {
+          onRefused?.("SERVER_BUSY");
+          setResultAndStopExecution({ errors: [busyError(heavy.limits)] });
+          return;
+        }
+        release = slot;
+        // Execution errors come back as results; should one ever throw instead, the slot still returns.
+        setTimeout(slot, 120_000).unref();
+      }
       return {
         onExecuteDone({ result, setResult }) {
+          release?.();
           if (!result || Symbol.asyncIterator in (result as object)) return; // subscriptions: one event at a time
           // The row model bounds what is read; this bounds what is sent even when rows are wide (long metadata).
           const bytes = Buffer.byteLength(JSON.stringify(result));

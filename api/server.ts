@@ -27,6 +27,7 @@ import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from "rate-limite
 import { memoryStore, redisStore, resilient } from "./cache";
 import type { ApiConfig } from "./config";
 import { useRowCost } from "./cost";
+import { HeavyGate } from "./heavy";
 import { classifyDatabaseError, createDatabase, type Database } from "./db";
 import { EventFeed } from "./events";
 import { HeadTracker } from "./head";
@@ -204,7 +205,7 @@ export function createApi(config: ApiConfig, log: Logger): Api {
         blockFieldSuggestion: { enabled: !config.graphiql },
       }),
       // After armor (cheap shape checks first), before the cache stores anything and before any resolver runs.
-      useRowCost(config.cost, (code) => metrics.costRefused.inc({ code })),
+      useRowCost(config.cost, (code) => metrics.costRefused.inc({ code }), new HeavyGate(config.heavy)),
       useResponseCache({
         session: () => null, // public data: one cache for everyone
         cache,
