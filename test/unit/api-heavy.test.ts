@@ -16,17 +16,17 @@ describe("HeavyGate", () => {
     const gate = new HeavyGate({ rows: 10, concurrent: 1, waiting: 1 });
     const first = await gate.acquire();
     assert.ok(first);
-    let secondGot: (() => void) | null | undefined;
-    const second = gate.acquire().then((r) => (secondGot = r));
+    const got: { second?: (() => void) | null } = {};
+    const second = gate.acquire().then((r) => (got.second = r));
     assert.equal(await gate.acquire(), null, "the queue is full");
     await new Promise((r) => setImmediate(r));
-    assert.equal(secondGot, undefined, "still waiting");
+    assert.equal(got.second, undefined, "still waiting");
     first!();
     first!(); // a second release is ignored
     await second;
-    assert.ok(secondGot);
+    assert.ok(got.second);
     assert.equal(gate.inFlight, 1);
-    secondGot!();
+    got.second();
     assert.equal(gate.inFlight, 0);
     assert.equal(gate.waitingCount, 0);
   });
