@@ -26,7 +26,7 @@ describe("HeavyGate", () => {
     await second;
     assert.ok(got.second);
     assert.equal(gate.inFlight, 1);
-    got.second();
+    (got.second as () => void)();
     assert.equal(gate.inFlight, 0);
     assert.equal(gate.waitingCount, 0);
   });
