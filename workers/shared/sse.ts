@@ -30,35 +30,73 @@ export interface SseEvent {
   raw: string;
 }
 
-/** Splits a stream's text into events as it arrives (events end with a blank line; `\n` line ends, as sent here). */
+/**
+ * Splits a stream's text into events as it arrives (events end with a blank line). Linear in the input: the search
+ * for the next blank line resumes where the last one stopped, so a peer trickling one long event byte by byte costs
+ * no more than sending it at once. `normalizeNewlines` (for upstream servers, whose bytes no digest covers) reads
+ * CRLF and CR line ends as LF; along the PRSM path the exact bytes matter, and every hop writes LF.
+ */
 export class SseParser {
-  private buffer = "";
-  /** Bytes buffered at most before the stream is refused (a hostile peer sending one endless line). */
-  constructor(private readonly maxEventBytes = 1 << 20) {}
+  /** Text of the event being received, in the pieces it arrived in (joined once, when the event is complete). */
+  private pending: string[] = [];
+  private pendingLength = 0;
+  private lastChar = "";
 
-  push(text: string): SseEvent[] {
-    this.buffer += text;
+  /** `maxEventBytes`: an event longer than this ends the stream (a hostile peer sending one endless event). */
+  constructor(
+    private readonly maxEventBytes = 1 << 20,
+    private readonly normalizeNewlines = false,
+  ) {}
+
+  push(input: string): SseEvent[] {
+    let text = this.normalizeNewlines ? input.replace(/\r\n?/g, "\n") : input;
+    // A CR at the end of one piece and LF at the start of the next were one CRLF: drop the doubled line end.
+    if (this.normalizeNewlines && input.startsWith("\n") && this.lastRaw.endsWith("\r")) text = text.slice(1);
+    if (input.length) this.lastRaw = input;
     const events: SseEvent[] = [];
-    for (let end = this.buffer.indexOf("\n\n"); end >= 0; end = this.buffer.indexOf("\n\n")) {
-      const raw = this.buffer.slice(0, end + 2);
-      this.buffer = this.buffer.slice(end + 2);
-      const event: SseEvent = { data: "", raw };
-      const data: string[] = [];
-      for (const line of raw.slice(0, -2).split("\n")) {
-        if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
-        else if (line.startsWith("event:")) event.event = line.slice(6).trim();
-        // comments (":...") and other fields are ignored
-      }
-      event.data = data.join("\n");
-      events.push(event);
+    let start = 0;
+    // An event ending across the boundary: the pending text ends in LF and this piece starts with one.
+    if (this.lastChar === "\n" && text.startsWith("\n") && this.pendingLength > 0) {
+      events.push(this.complete(this.pending.join("") + "\n"));
+      start = 1;
     }
-    if (this.buffer.length > this.maxEventBytes) throw new Error(`an event of more than ${this.maxEventBytes} bytes`);
+    for (let end = text.indexOf("\n\n", start); end >= 0; end = text.indexOf("\n\n", start)) {
+      const head = this.pending.length ? this.pending.join("") : "";
+      events.push(this.complete(head + text.slice(start, end + 2)));
+      start = end + 2;
+    }
+    const rest = text.slice(start);
+    if (rest.length) {
+      this.pending.push(rest);
+      this.pendingLength += rest.length;
+      this.lastChar = rest[rest.length - 1]!;
+    } else if (start > 0) {
+      this.lastChar = "";
+    }
+    if (this.pendingLength > this.maxEventBytes) throw new Error(`an event of more than ${this.maxEventBytes} bytes`);
     return events;
+  }
+
+  private lastRaw = "";
+
+  private complete(raw: string): SseEvent {
+    this.pending = [];
+    this.pendingLength = 0;
+    this.lastChar = "";
+    const event: SseEvent = { data: "", raw };
+    const data: string[] = [];
+    for (const line of raw.slice(0, -2).split("\n")) {
+      if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+      else if (line.startsWith("event:")) event.event = line.slice(6).trim();
+      // comments (":...") and other fields are ignored
+    }
+    event.data = data.join("\n");
+    return event;
   }
 
   /** Text after the last complete event (a stream that ended mid-event). */
   get rest(): string {
-    return this.buffer;
+    return this.pending.join("");
   }
 }
 
