@@ -12,7 +12,7 @@ import { AUTHORIZATION_HEADER, formatAuthorizationHeader } from "../shared/autho
 import { HttpTimeout, openStream, readAll, type OpenStream } from "../shared/http-client";
 import type { Logger } from "../shared/logger";
 import { ACKNOWLEDGEMENT_HEADER, formatAcknowledgementHeader, type UsageReceipt } from "../shared/receipt";
-import { dataEvent, RECEIPT_EVENT, SseParser, type StreamSink } from "../shared/sse";
+import { dataEvent, MAX_STREAM_BYTES, RECEIPT_EVENT, SseParser, type StreamSink } from "../shared/sse";
 import type { UsageReport } from "../shared/usage-report";
 import type { Reply } from "../shared/http";
 import type { Endpoint } from "../provider-gateway/backend";
@@ -60,7 +60,14 @@ export async function relayStream(
     }
     const streamed = upstream.status === 200 && String(upstream.headers["content-type"] ?? "").startsWith("text/event-stream");
     if (!streamed) {
-      const body = await readAll(upstream).catch(() => "");
+      let body: string;
+      try {
+        body = await readAll(upstream, 1 << 20, ctx.timeoutMs);
+      } catch (error) {
+        ctx.recordFailure(candidate.listingId);
+        record(error instanceof HttpTimeout ? "timeout" : "unreadable", upstream.status);
+        continue;
+      }
       if (upstream.status === 400 || upstream.status === 401) {
         record("refused", upstream.status);
         return { status: upstream.status, body, headers: { "x-prsm-attempts": JSON.stringify(attempts) } };
@@ -97,8 +104,11 @@ async function relay(ctx: RelayContext, sink: StreamSink, upstream: OpenStream, 
   const parser = new SseParser();
   const decoder = new TextDecoder();
   let before = "";
+  let relayed = 0;
   let receipt: string | undefined;
   let stalled = false;
+  let oversized = false;
+  let late = false;
   let idle: NodeJS.Timeout | undefined;
   const arm = () => {
     clearTimeout(idle);
@@ -110,13 +120,24 @@ async function relay(ctx: RelayContext, sink: StreamSink, upstream: OpenStream, 
   arm();
   try {
     for await (const chunk of upstream.response as AsyncIterable<Buffer>) {
-      arm();
+      relayed += chunk.length;
+      if (relayed > MAX_STREAM_BYTES) {
+        oversized = true;
+        upstream.abort();
+        break;
+      }
       const text = decoder.decode(chunk, { stream: true });
       for (const event of parser.push(text)) {
         if (event.event === RECEIPT_EVENT) receipt ??= event.data;
         else if (receipt === undefined) before += event.raw;
+        // After the report only [DONE] may follow: anything else is not covered by it.
+        else if (event.data !== "[DONE]") late = true;
       }
-      if (!(await sink.write(text))) {
+      // The wait for a slow renter is not the provider's pause: the idle timer stops while the write drains.
+      clearTimeout(idle);
+      const written = await sink.write(text);
+      arm();
+      if (!written) {
         // The renter left: drop the provider's connection too, so it stops generating and reports what it delivered.
         upstream.abort();
         return;
@@ -127,10 +148,22 @@ async function relay(ctx: RelayContext, sink: StreamSink, upstream: OpenStream, 
   } finally {
     clearTimeout(idle);
   }
-  if (!receipt) {
+  if (!receipt || oversized || late) {
+    if (receipt && !oversized) {
+      // Events after the report: the renter's client refuses the report; the provider is ranked down here.
+      ctx.recordFailure(candidate.listingId);
+      sink.end();
+      return;
+    }
     ctx.recordFailure(candidate.listingId);
     ctx.onAttempt({ listingId: candidate.listingId.toString(), escrowId: candidate.authorization.escrowId.toString(), outcome: stalled ? "stalled" : "cut", ms: Math.round(performance.now() - started) });
-    await sink.write(dataEvent({ error: { code: stalled ? "provider-stalled" : "provider-cut", message: stalled ? `the provider sent nothing for ${ctx.timeoutMs} ms; the answer is incomplete` : "the provider's stream ended before its usage report; the answer may be incomplete" } }));
+    const code = oversized ? "provider-oversized" : stalled ? "provider-stalled" : "provider-cut";
+    const message = oversized
+      ? `the provider's stream passed ${MAX_STREAM_BYTES} bytes and was cut off`
+      : stalled
+        ? `the provider sent nothing for ${ctx.timeoutMs} ms; the answer is incomplete`
+        : "the provider's stream ended before its usage report; the answer may be incomplete";
+    await sink.write(dataEvent({ error: { code, message } }));
     sink.end();
     return;
   }

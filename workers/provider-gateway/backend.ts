@@ -274,7 +274,8 @@ export class UpstreamBackend implements Backend {
   async streamChat(body: ChatRequest, onPiece: PieceSink): Promise<StreamOutcome> {
     const controller = new AbortController();
     const res = await this.call("/v1/chat/completions", upstreamBody("/v1/chat/completions", body, this.model, true), controller, this.deadline(controller));
-    const parser = new SseParser();
+    // CRLF servers (sse-starlette's default) and keep-alive comments are common upstream.
+    const parser = new SseParser(1 << 20, true);
     const decoder = new TextDecoder();
     let delivered = 0;
     let finishReason = "stop";
@@ -296,7 +297,7 @@ export class UpstreamBackend implements Backend {
         const { value, done } = step;
         if (done) break;
         for (const event of parser.push(decoder.decode(value, { stream: true }))) {
-          if (event.data === "[DONE]") continue;
+          if (event.data === "[DONE]" || event.data.trim() === "") continue;
           let chunk: { choices?: { delta?: { content?: unknown }; finish_reason?: unknown }[]; usage?: typeof usage };
           try {
             chunk = JSON.parse(event.data);

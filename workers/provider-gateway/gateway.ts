@@ -33,8 +33,8 @@ import { ACKNOWLEDGEMENT_HEADER, parseAcknowledgementHeader, recoverReceiptSigne
 import { errorReply, type Reply } from "../shared/http";
 import type { Logger } from "../shared/logger";
 import { reportToJson, signProviderReport, type UsageReport } from "../shared/usage-report";
-import { dataEvent, DONE, receiptEvent, type StreamSink } from "../shared/sse";
-import type { Backend, BackendResult, ChatRequest, Endpoint } from "./backend";
+import { dataEvent, DONE, MAX_STREAM_BYTES, receiptEvent, type StreamSink } from "../shared/sse";
+import type { Backend, BackendResult, ChatRequest, Endpoint, StreamOutcome } from "./backend";
 import { parseRequest } from "./backend";
 import type { UsageBook } from "./usage-book";
 
@@ -299,24 +299,40 @@ export class ProviderGateway {
     const chunk = (delta: Record<string, unknown>, finish: string | null, extra: Record<string, unknown> = {}) =>
       dataEvent({ id, object: "chat.completion.chunk", created, model: this.backend.model, choices: [{ index: 0, delta, finish_reason: finish }], ...extra });
     let written = "";
+    // Opened with the first piece, not before: until then a failing upstream is an ordinary error reply, which the
+    // orchestrator can still fail over.
     const send = async (text: string): Promise<boolean> => {
+      if (written.length + text.length > MAX_STREAM_BYTES) return false;
+      sink.open({ "x-prsm-unit": UNIT_NAMES[listing.unit] ?? "token" });
       if (!(await sink.write(text))) return false;
       written += text;
       return true;
     };
-    sink.open({ "x-prsm-unit": UNIT_NAMES[listing.unit] ?? "token" });
     let delivered = 0n;
     let first = true;
     const started = performance.now();
-    const outcome = await this.backend.streamChat(body, async (content, tokens) => {
-      if (listing.unit === 0 && base + delivered + BigInt(tokens) > ceiling) return false;
-      const ok = await send(chunk(first ? { role: "assistant", content } : { content }, null));
-      first = false;
-      if (ok) delivered += BigInt(tokens);
-      return ok;
-    });
+    const elapsedUnits = () => BigInt(Math.max(1, Math.ceil((performance.now() - started) / 1000)));
+    let outcome: StreamOutcome;
+    try {
+      outcome = await this.backend.streamChat(body, async (content, tokens) => {
+        if (listing.unit === 0 && base + delivered + BigInt(tokens) > ceiling) return false;
+        // A per-second listing stops at what can be paid for, like a token listing at its ceiling.
+        if (listing.unit === 2 && elapsedUnits() > ceiling) return false;
+        const ok = await send(chunk(first ? { role: "assistant", content } : { content }, null));
+        first = false;
+        if (ok) delivered += BigInt(tokens);
+        return ok;
+      });
+    } catch (error) {
+      // Nothing delivered: an ordinary error (handle() answers it, or ends the stream if it was opened).
+      if (!sink.opened) throw error;
+      // The upstream failed mid-stream: what was delivered is still reported (and paid).
+      this.log.warn({ err: (error as Error).message }, "upstream failed mid-stream; reporting what was delivered");
+      outcome = { promptTokens: Number(promptTokens), completionTokens: Number(delivered), finishReason: "length" };
+    }
+    sink.open({ "x-prsm-unit": UNIT_NAMES[listing.unit] ?? "token" });
     // Metered from what was delivered; never beyond what can be paid (the upstream's own count may differ a little).
-    let units = listing.unit === 0 ? BigInt(outcome.promptTokens) + delivered : listing.unit === 1 ? 1n : BigInt(Math.max(1, Math.ceil((performance.now() - started) / 1000)));
+    let units = listing.unit === 0 ? BigInt(outcome.promptTokens) + delivered : listing.unit === 1 ? 1n : elapsedUnits();
     if (listing.unit === 0 && sink.closed === false && BigInt(outcome.completionTokens) > delivered) units = BigInt(outcome.promptTokens) + BigInt(outcome.completionTokens);
     if (units > ceiling) units = ceiling;
     if (units < 1n) units = 1n;

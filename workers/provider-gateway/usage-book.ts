@@ -8,7 +8,11 @@
  */
 import fs from "node:fs";
 import path from "node:path";
+import { WorkerError } from "../shared/errors";
 import { receiptFromJson, receiptToJson, type UsageReceipt, type UsageReceiptJson } from "../shared/receipt";
+
+/** Requests waiting for one escrow at most (they are served one at a time). */
+const MAX_QUEUED_PER_ESCROW = 16;
 
 export interface EscrowUsage {
   cumulativeUnits: bigint;
@@ -86,9 +90,15 @@ export class UsageBook {
     fs.renameSync(tmp, this.file);
   }
 
-  /** Runs `work` after every earlier call for the same escrow has finished. */
+  /**
+   * Runs `work` after every earlier call for the same escrow has finished. At most `MAX_QUEUED_PER_ESCROW` calls wait
+   * for one escrow (beyond: 429), so one escrow's slow stream cannot make requests for it pile up without bound.
+   */
   async withEscrow<T>(escrowId: bigint, work: () => Promise<T>): Promise<T> {
     const key = escrowId.toString();
+    const queued = this.queued.get(key) ?? 0;
+    if (queued >= MAX_QUEUED_PER_ESCROW) throw new WorkerError(`escrow ${key} has ${queued} requests waiting; one at a time is served`, "escrow-busy", 429);
+    this.queued.set(key, queued + 1);
     const previous = this.locks.get(key) ?? Promise.resolve();
     const run = previous.catch(() => undefined).then(work);
     this.locks.set(key, run);
@@ -96,6 +106,11 @@ export class UsageBook {
       return await run;
     } finally {
       if (this.locks.get(key) === run) this.locks.delete(key);
+      const left = (this.queued.get(key) ?? 1) - 1;
+      if (left <= 0) this.queued.delete(key);
+      else this.queued.set(key, left);
     }
   }
+
+  private readonly queued = new Map<string, number>();
 }

@@ -31,7 +31,7 @@ import {
 import { ACKNOWLEDGEMENT_HEADER, formatAcknowledgementHeader, signReceipt, type UsageReceipt } from "../shared/receipt";
 import { parseReport, recoverProvider, type UsageReport } from "../shared/usage-report";
 import { openStream } from "../shared/http-client";
-import { RECEIPT_EVENT, SseParser } from "../shared/sse";
+import { MAX_STREAM_BYTES, RECEIPT_EVENT, SseParser } from "../shared/sse";
 
 /** How long a receipt stays chargeable: longer than any escrow can run plus its grace (the chain bounds both). */
 const RECEIPT_LIFETIME_SECONDS = 7n * 365n * 24n * 3600n;
@@ -119,6 +119,8 @@ export class RenterClient {
    * serving); receipts never do (nothing unchecked is acknowledged).
    */
   private readonly unconfirmed = new Map<string, bigint>();
+  /** escrowId -> budget of a stream this client itself left early (the next report may bill its delivered part). */
+  private readonly leftEarly = new Map<string, bigint>();
 
   constructor(
     private readonly account: LocalAccount,
@@ -149,6 +151,12 @@ export class RenterClient {
     if (gap <= 0n) return 0n;
     if (gap > allowance) return undefined;
     this.knowUsage(escrowId, chainUnits);
+    // What the chain accounted first settles a reservation for a stream this client could not check.
+    const key = escrowId.toString();
+    const reserved = this.unconfirmed.get(key) ?? 0n;
+    if (reserved > gap) this.unconfirmed.set(key, reserved - gap);
+    else this.unconfirmed.delete(key);
+    this.leftEarly.delete(key);
     return gap;
   }
 
@@ -201,16 +209,14 @@ export class RenterClient {
         const elapsedMs = performance.now() - started;
         const report = await this.verify(res.headers.get(RECEIPT_HEADER), text, authorizations);
         const unit = this.options.unitOf ? await this.options.unitOf(report.escrowId) : UNIT_CODES[res.headers.get("x-prsm-unit") ?? "token"] ?? 0;
-        const billed = report.cumulativeUnits - this.lastUsage(report.escrowId);
         const shown = shownUnits(unit, json, elapsedMs, request as Record<string, any>);
-        if (billed > shown) {
-          throw new MeteringMismatch(`the usage report bills ${billed} new units; the answer shows ${shown}`, report, billed, shown);
-        }
+        const billed = this.checkBilled(report, shown);
         result.report = report;
         result.escrowId = report.escrowId;
         result.units = billed;
         result.listingId = BigInt(res.headers.get("x-prsm-listing") ?? "0");
         await this.acknowledge(report.escrowId, report.cumulativeUnits);
+        this.settledReservation(report.escrowId);
       }
       return result;
     } finally {
@@ -267,14 +273,23 @@ export class RenterClient {
       let content = "";
       let choices = 0;
       let stopped = false;
+      let late = false;
       for await (const chunk of upstream.response as AsyncIterable<Buffer>) {
         for (const event of parser.push(decoder.decode(chunk, { stream: true }))) {
           if (event.event === RECEIPT_EVENT) {
             receipt ??= event.data;
             continue;
           }
-          if (receipt === undefined) before += event.raw;
           if (event.data === "[DONE]") continue;
+          if (receipt !== undefined) {
+            late = true; // nothing but [DONE] may follow the report
+            continue;
+          }
+          before += event.raw;
+          if (before.length > MAX_STREAM_BYTES) {
+            upstream.abort();
+            throw new Error(`the stream passed ${MAX_STREAM_BYTES} bytes`);
+          }
           let json: Record<string, any> | undefined;
           try {
             json = JSON.parse(event.data);
@@ -296,27 +311,57 @@ export class RenterClient {
       }
       const listingId = BigInt(String(upstream.headers["x-prsm-listing"] ?? "0"));
       if (!receipt) {
-        this.reserveUnconfirmed(escrowKey, budget);
+        if (hints.escrowIds.some((id) => id.toString() === escrowKey)) {
+          this.reserveUnconfirmed(escrowKey, budget);
+          // The renter chose to leave: what the provider delivered until then is the renter's to pay, so the next
+          // report may include it. A provider that cut its own stream gets no such allowance.
+          if (stopped) this.leftEarly.set(escrowKey, budget);
+        }
         return { status: 200, listingId, incomplete: stopped ? "client-left" : "no-report", attempts };
       }
-      const report = await this.verify(Buffer.from(receipt).toString(), before, authorizations, true);
+      if (late) throw new Error("the stream carried events after its usage report, which the report does not cover");
+      const report = await this.verify(receipt, before, authorizations, true);
       const unit = this.options.unitOf ? await this.options.unitOf(report.escrowId) : UNIT_CODES[String(upstream.headers["x-prsm-unit"] ?? "token")] ?? 0;
-      const billed = report.cumulativeUnits - this.lastUsage(report.escrowId);
       const shown = shownUnits(unit, { usage, choices: [{ message: { content } }].slice(0, choices || 1) }, performance.now() - t0, request as Record<string, any>);
-      if (billed > shown) throw new MeteringMismatch(`the usage report bills ${billed} new units; the stream shows ${shown}`, report, billed, shown);
+      const billed = this.checkBilled(report, shown);
       await this.acknowledge(report.escrowId, report.cumulativeUnits);
+      this.settledReservation(report.escrowId);
       return { status: 200, report, listingId, escrowId: report.escrowId, units: billed, usage, attempts };
     } catch (error) {
-      if (started && escrowKey) this.reserveUnconfirmed(escrowKey, budget);
+      if (started && escrowKey && hints.escrowIds.some((id) => id.toString() === escrowKey)) this.reserveUnconfirmed(escrowKey, budget);
       throw error;
     } finally {
       for (const id of hints.escrowIds) this.inFlight.set(id.toString(), (this.inFlight.get(id.toString()) ?? 0n) - budget);
     }
   }
 
+  /**
+   * At most one budget per escrow, whatever the number of cut streams: the reservation is what the provider may have
+   * reported for streams this client could not check, and the next checked report of the escrow (cumulative, so it
+   * covers them) or the chain's accounting (acceptChainUsage) settles it.
+   */
   private reserveUnconfirmed(escrowKey: string, budget: bigint): void {
     if (!escrowKey) return;
-    this.unconfirmed.set(escrowKey, (this.unconfirmed.get(escrowKey) ?? 0n) + budget);
+    if ((this.unconfirmed.get(escrowKey) ?? 0n) < budget) this.unconfirmed.set(escrowKey, budget);
+  }
+
+  /** A checked cumulative report covers every earlier stream of the escrow: nothing stays reserved. */
+  private settledReservation(escrowId: bigint): void {
+    this.unconfirmed.delete(escrowId.toString());
+    this.leftEarly.delete(escrowId.toString());
+  }
+
+  /**
+   * The new units a checked report bills: at most what the answer shows, plus what an earlier stream this client
+   * itself left early may have used (one budget). A report behind the acknowledged count (answers arriving out of
+   * order) bills nothing new.
+   */
+  private checkBilled(report: UsageReport, shown: bigint): bigint {
+    const billed = report.cumulativeUnits - this.lastUsage(report.escrowId);
+    if (billed <= 0n) return 0n;
+    const slack = this.leftEarly.get(report.escrowId.toString()) ?? 0n;
+    if (billed > shown + slack) throw new MeteringMismatch(`the usage report bills ${billed} new units; the answer shows ${shown}`, report, billed, shown);
+    return billed;
   }
 
   /** Units reserved for streams this client could not check (see stream()). */

@@ -48,7 +48,7 @@ const PERMIT_TYPES = {
 export class EscrowPool {
   private readonly listings = new Map<string, Listing>();
   private models?: { at: number; data: OfferedModel[] };
-  private opening?: Promise<bigint>;
+  private readonly opening = new Map<string, Promise<bigint>>();
 
   constructor(
     private readonly ctx: ChainContext,
@@ -107,7 +107,7 @@ export class EscrowPool {
    * The usable escrows for `model` with their chain state (opening one if allowed and needed); `accept` may still
    * refuse one (the renter client's view of its usage).
    */
-  async escrowsFor(model: string | undefined, accept: (id: bigint, escrow: Escrow) => boolean = () => true): Promise<bigint[]> {
+  async escrowsFor(model: string | undefined, accept: (id: bigint, escrow: Escrow) => boolean | Promise<boolean> = () => true): Promise<bigint[]> {
     const want = await this.target(model);
     const now = await latestTimestamp(this.ctx);
     const usable: bigint[] = [];
@@ -117,15 +117,20 @@ export class EscrowPool {
       if (!this.isUsable(escrow, now)) continue;
       if (want.listingId !== undefined && escrow.listingId !== want.listingId) continue;
       if (want.category !== undefined && (await this.listing(escrow.listingId)).category !== want.category) continue;
-      if (accept(id, escrow)) usable.push(id);
+      if (await accept(id, escrow)) usable.push(id);
     }
     if (usable.length > 0 || !this.options.autoOpen) {
       if (usable.length === 0) throw new PaymentRequired("no-escrow", `no open escrow can pay for model "${model ?? "auto"}" and auto-open is off (RENTER_AUTO_OPEN)`);
       return usable;
     }
-    // One opening at a time: concurrent requests for the same model share it.
-    this.opening ??= this.open(want).finally(() => (this.opening = undefined));
-    return [await this.opening];
+    // One opening per target at a time: concurrent requests for the same model share it (and only they do).
+    const key = `${want.listingId ?? ""}/${want.category ?? ""}`;
+    let opening = this.opening.get(key);
+    if (!opening) {
+      opening = this.open(want).finally(() => this.opening.delete(key));
+      this.opening.set(key, opening);
+    }
+    return [await opening];
   }
 
   private isUsable(escrow: Escrow, now: bigint): boolean {
@@ -142,11 +147,16 @@ export class EscrowPool {
     }
     const listing = await this.listing(listingId);
     if (listing.status !== 1) throw new WorkerError(`listing ${listingId} is not active`, "listing-inactive", 404);
+    // An escrow that cannot pay for one unit would be unusable the moment it opened (and the next request would
+    // open another): refuse instead.
+    if (listing.pricePerUnit > this.options.depositWei) {
+      throw new PaymentRequired("deposit-too-small", `listing ${listingId} costs ${listing.pricePerUnit} FTNS wei a unit, more than an escrow's deposit (RENTER_ESCROW_DEPOSIT_FTNS)`);
+    }
     const left = this.options.budgetWei - this.ledger.deposited();
     const deposit = left < this.options.depositWei ? left : this.options.depositWei;
     const market = this.ctx.marketplace;
     const minDeposit = (await this.ctx.publicClient.readContract({ address: market.address, abi: market.abi, functionName: "minEscrowDeposit" })) as bigint;
-    if (deposit < minDeposit || deposit <= 0n) {
+    if (deposit < minDeposit || deposit <= 0n || deposit < listing.pricePerUnit) {
       throw new PaymentRequired("budget-exhausted", `the renter's budget is spent: ${this.ledger.deposited()} of ${this.options.budgetWei} FTNS wei deposited, and an escrow needs at least ${minDeposit}`);
     }
     const token = loadDeployment(this.options.network, "FTNSToken", "TOKEN_ADDRESS");

@@ -19,6 +19,11 @@ export interface LedgerEscrow {
   spent: string;
   queries: number;
   receipt?: UsageReceiptJson;
+  /**
+   * Units the chain accounted that this proxy never saw an answer for, accepted so far (at most one query's budget
+   * over the escrow's life: beyond it the escrow is no longer offered). Absent: 0.
+   */
+  chainAcceptedUnits?: string;
 }
 
 export class Ledger {
@@ -45,16 +50,24 @@ export class Ledger {
     this.save();
   }
 
-  /** Records an acknowledged answer on `escrowId`. */
-  record(escrowId: bigint, receipt: UsageReceipt): void {
+  /** Records an acknowledged answer on `escrowId` (`answer` false: a receipt for usage the chain accounted). */
+  record(escrowId: bigint, receipt: UsageReceipt, answer = true): void {
     const e = this.escrows.get(escrowId.toString());
     if (!e) return;
-    e.queries += 1;
+    if (answer) e.queries += 1;
     if (BigInt(e.acknowledgedUnits) < receipt.cumulativeUnits) {
       e.acknowledgedUnits = receipt.cumulativeUnits.toString();
       e.spent = (receipt.cumulativeUnits * BigInt(e.pricePerUnit)).toString();
       e.receipt = receiptToJson(receipt);
     }
+    this.save();
+  }
+
+  /** Adds `units` to the escrow's accepted unexplained chain usage. */
+  acceptChain(escrowId: bigint, units: bigint): void {
+    const e = this.escrows.get(escrowId.toString());
+    if (!e || units <= 0n) return;
+    e.chainAcceptedUnits = (BigInt(e.chainAcceptedUnits ?? "0") + units).toString();
     this.save();
   }
 

@@ -27,6 +27,9 @@ import { MeteringMismatch, type RenterClient } from "./client";
 import type { EscrowPool } from "./escrow-pool";
 import type { Ledger } from "./ledger";
 
+const LOCAL_ORIGIN = /^https?:\/\/(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/i;
+const LOCAL_HOST = /^(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$/i;
+
 export interface ProxyOptions {
   /** Local bearer token; undefined: none required (bind to 127.0.0.1). */
   apiKey?: string;
@@ -83,12 +86,27 @@ function relayError(res: http.ServerResponse, status: number, body: string | und
 }
 
 export function createRenterProxy(renter: RenterClient, pool: EscrowPool, ledger: Ledger, metrics: RenterMetrics, log: Logger, options: ProxyOptions): http.Server {
-  /** The escrows a request may pay from; chain usage this client never acknowledged is accepted up to one budget. */
+  /**
+   * The escrows a request may pay from. Usage the chain accounted beyond what this proxy acknowledged is accepted
+   * only as far as (a) a stream it could not check may have used (the client's reservation) and (b) one query's
+   * budget over the escrow's whole life (kept in the ledger, across restarts); beyond that the escrow is not offered
+   * again. What is accepted is acknowledged (a receipt), so the gateway's credit window counts it.
+   */
   const escrowsFor = (model: unknown) =>
-    pool.escrowsFor(typeof model === "string" ? model : undefined, (id, escrow) => {
-      const accepted = renter.acceptChainUsage(id, escrow.units, renter.unconfirmedUsage(id) + options.queryBudgetUnits);
-      if (accepted === undefined) log.warn({ escrowId: id.toString(), chainUnits: escrow.units.toString() }, "escrow charged far beyond what this proxy acknowledged; not offered");
-      return accepted !== undefined;
+    pool.escrowsFor(typeof model === "string" ? model : undefined, async (id, escrow) => {
+      const used = BigInt(ledger.get(id)?.chainAcceptedUnits ?? "0");
+      const reserved = renter.unconfirmedUsage(id);
+      const once = options.queryBudgetUnits > used ? options.queryBudgetUnits - used : 0n;
+      const gap = renter.acceptChainUsage(id, escrow.units, reserved + once);
+      if (gap === undefined) {
+        log.warn({ escrowId: id.toString(), chainUnits: escrow.units.toString() }, "escrow charged beyond what this proxy acknowledged and its one-budget allowance; not offered");
+        return false;
+      }
+      if (gap > 0n) {
+        ledger.acceptChain(id, gap > reserved ? gap - reserved : 0n);
+        ledger.record(id, await renter.acknowledge(id, escrow.units), false);
+      }
+      return true;
     });
 
   const charge = (escrowId: bigint, units: bigint) => {
@@ -100,7 +118,7 @@ export function createRenterProxy(renter: RenterClient, pool: EscrowPool, ledger
   const recorded = (escrowId: bigint, units: bigint) => {
     const receipt = renter.lastReceipt(escrowId);
     if (receipt) ledger.record(escrowId, receipt);
-    metrics.units.inc(Number(units));
+    if (units > 0n) metrics.units.inc(Number(units));
   };
 
   async function complete(endpoint: Endpoint, request: Record<string, unknown>, res: http.ServerResponse): Promise<number> {
@@ -198,6 +216,24 @@ export function createRenterProxy(renter: RenterClient, pool: EscrowPool, ledger
       if (path.startsWith("/v1/") && options.apiKey !== undefined && req.headers.authorization !== `Bearer ${options.apiKey}`) {
         req.resume();
         throw new Unauthorized("this renter proxy needs Authorization: Bearer <RENTER_API_KEY>");
+      }
+      // A web page must not spend the renter's money: browsers send an Origin (refused unless it is this machine's),
+      // a DNS-rebinding page a foreign Host (refused when no API key protects the proxy), and a JSON body only with
+      // a preflight (so anything but application/json is refused).
+      if (path.startsWith("/v1/")) {
+        const origin = req.headers.origin;
+        if (origin !== undefined && !LOCAL_ORIGIN.test(origin)) {
+          req.resume();
+          throw new WorkerError(`requests from ${origin} are refused: the renter proxy serves this machine's clients`, "forbidden-origin", 403);
+        }
+        if (options.apiKey === undefined && !LOCAL_HOST.test(req.headers.host ?? "")) {
+          req.resume();
+          throw new WorkerError(`Host ${req.headers.host} is not this machine; set RENTER_API_KEY to serve other hosts`, "forbidden-host", 403);
+        }
+        if (req.method === "POST" && !String(req.headers["content-type"] ?? "").toLowerCase().startsWith("application/json")) {
+          req.resume();
+          throw new WorkerError("the body must be application/json", "unsupported-media-type", 415);
+        }
       }
       if (req.method === "GET" && path === "/v1/models") {
         const offered = await pool.offered();

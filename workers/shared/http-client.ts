@@ -100,17 +100,31 @@ export function openStream(url: string, body: string | Uint8Array, headers: Reco
   });
 }
 
-/** Reads a whole (non-streamed) answer opened with openStream, up to `maxBytes`. */
-export async function readAll(stream: OpenStream, maxBytes = 1 << 20): Promise<string> {
+/** Reads a whole (non-streamed) answer opened with openStream, up to `maxBytes` and within `timeoutMs`. */
+export async function readAll(stream: OpenStream, maxBytes = 1 << 20, timeoutMs = 30_000): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of stream.response as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > maxBytes) {
-      stream.abort();
-      throw new ReplyTooLarge(`answer over ${maxBytes} bytes`);
+  let timedOut = false;
+  // A peer trickling its answer byte by byte must not hold the reader (and the renter) forever.
+  const timer = setTimeout(() => {
+    timedOut = true;
+    stream.abort();
+  }, timeoutMs);
+  try {
+    for await (const chunk of stream.response as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > maxBytes) {
+        stream.abort();
+        throw new ReplyTooLarge(`answer over ${maxBytes} bytes`);
+      }
+      chunks.push(chunk);
     }
-    chunks.push(chunk);
+  } catch (error) {
+    if (timedOut) throw new HttpTimeout(`the answer did not end within ${timeoutMs} ms`);
+    throw error;
+  } finally {
+    clearTimeout(timer);
   }
+  if (timedOut) throw new HttpTimeout(`the answer did not end within ${timeoutMs} ms`);
   return Buffer.concat(chunks).toString("utf8");
 }

@@ -14,6 +14,8 @@ import type { ServerResponse } from "node:http";
 
 export const RECEIPT_EVENT = "prsm-receipt";
 export const DONE = "data: [DONE]\n\n";
+/** Bytes one streamed answer may carry at most, at every hop (a provider streaming without end is cut off). */
+export const MAX_STREAM_BYTES = 16 * 1024 * 1024;
 
 export function dataEvent(json: unknown): string {
   return `data: ${typeof json === "string" ? json : JSON.stringify(json)}\n\n`;
@@ -111,7 +113,10 @@ export interface StreamSink {
   readonly closed: boolean;
 }
 
-export function responseSink(res: ServerResponse): StreamSink {
+/** How long a write may wait for a client that stopped reading before the stream is ended as if it had left. */
+export const WRITE_STALL_MS = 30_000;
+
+export function responseSink(res: ServerResponse, stallMs = WRITE_STALL_MS): StreamSink {
   let opened = false;
   let closed = false;
   res.on("close", () => (closed = true));
@@ -126,7 +131,14 @@ export function responseSink(res: ServerResponse): StreamSink {
       if (closed || res.destroyed) return false;
       if (!res.write(text)) {
         await new Promise<void>((resolve) => {
+          const timer = setTimeout(() => {
+            // A client that holds the socket open without reading: end it, so nothing waits on it forever.
+            closed = true;
+            res.destroy();
+            done();
+          }, stallMs);
           const done = () => {
+            clearTimeout(timer);
             res.off("drain", done);
             res.off("close", done);
             resolve();
