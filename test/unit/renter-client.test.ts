@@ -62,13 +62,38 @@ describe("renter client reservations", () => {
     assert.equal(c.unconfirmedUsage(7n), 0n);
   });
 
-  test("chain usage accepted settles the reservation; beyond the allowance it is refused", async () => {
-    const c = client();
+  test("chain usage is accepted out of the lifetime allowance; beyond it the escrow is refused", async () => {
+    const used: bigint[] = [];
+    const c = new RenterClient(fastAccount(generatePrivateKey()), domain, url, { budgetUnits: 100n, marketplaceDomain: domain, onUnexplained: (_, u) => used.push(u) });
     await ask(c);
-    assert.equal(c.unconfirmedUsage(7n), 100n);
-    assert.equal(c.acceptChainUsage(7n, 60n, c.unconfirmedUsage(7n)), 60n);
-    assert.equal(c.unconfirmedUsage(7n), 40n);
-    assert.equal(c.acceptChainUsage(7n, 200n, c.unconfirmedUsage(7n)), undefined, "140 more units than acknowledged, 40 reserved");
+    assert.equal(c.acceptChainUsage(7n, 60n), 60n);
+    assert.equal(c.unexplainedRemaining(7n), 40n);
+    assert.deepEqual(used, [60n], "persisted through the hook");
+    assert.equal(c.acceptChainUsage(7n, 200n), undefined, "140 more units than acknowledged, 40 left of the allowance");
     assert.equal(c.lastUsage(7n), 60n);
+  });
+
+  test("a provider cutting its own streams gains at most the lifetime allowance", async () => {
+    seen.length = 0;
+    const c = client();
+    await ask(c); // cut: one budget reserved, out of the allowance
+    assert.equal(c.acceptChainUsage(7n, 100n), 100n, "the committee settled the cut stream's report: the allowance is spent");
+    await ask(c); // cut again
+    await ask(c);
+    // 100 (the first), then acknowledged 100 + this query's budget only: no more reservation once the allowance is gone.
+    assert.deepEqual(seen, [100n, 200n, 200n]);
+    assert.equal(c.acceptChainUsage(7n, 200n), undefined, "nothing more is accepted");
+  });
+
+  test("streams the renter itself leaves are covered each, in full", async () => {
+    seen.length = 0;
+    const c = client();
+    const leave = () => c.stream({ messages: [{ role: "user", content: "hi" }], stream: true }, { escrowIds: [7n] }, async () => false);
+    assert.equal((await leave()).incomplete, "client-left");
+    assert.equal((await leave()).incomplete, "client-left");
+    await ask(c);
+    assert.deepEqual(seen, [100n, 200n, 300n]);
+    assert.equal(c.acceptChainUsage(7n, 200n), 200n, "the two left streams explain 200 units");
+    assert.equal(c.unexplainedRemaining(7n), 100n, "the allowance is untouched");
   });
 });

@@ -77,6 +77,10 @@ export interface RenterClientOptions {
    * signature: a gateway posing as another provider cannot make this client acknowledge its usage.
    */
   providerOf?: (escrowId: bigint) => Promise<Address>;
+  /** Unexplained units an escrow may accept over its life (chain usage beyond acknowledgements, cut streams); default the budget. */
+  unexplainedAllowance?: bigint;
+  /** Called with an escrow's new total of unexplained units accepted (persist it; restore with restoreUnexplained). */
+  onUnexplained?: (escrowId: bigint, used: bigint) => void;
 }
 
 /** What a streamed query delivered (stream(): the chunks themselves went to `onEvent` as they arrived). */
@@ -114,13 +118,22 @@ export class RenterClient {
   private readonly receipts = new Map<string, UsageReceipt>();
   private readonly inFlight = new Map<string, bigint>();
   /**
-   * escrowId -> budgets of streams that ended without a report this client could check (it left, or the provider
-   * cut): the provider may have reported up to that much. Authorizations cover it (so the provider can go on
-   * serving); receipts never do (nothing unchecked is acknowledged).
+   * Streams that ended without a report this client could check. The provider may have reported (and the committee
+   * may settle) up to their budgets, and an honest gateway's next report includes what it delivered, so:
+   *   leftEarly   budgets of streams the renter itself left: its own choice, covered in full, each one;
+   *   cut         at most one budget for streams cut by someone else (provider, orchestrator, network): covered
+   *               only out of the escrow's lifetime allowance for unexplained usage (`unexplained`, persisted by
+   *               the caller through `onUnexplained`), so a provider cutting its own streams gains at most that.
+   * The next checked report (cumulative: it covers them) or the chain's accounting settles both. Authorizations
+   * include them (the provider can go on serving); receipts only ever cover usage explained this way or shown.
    */
-  private readonly unconfirmed = new Map<string, bigint>();
-  /** escrowId -> budget of a stream this client itself left early (the next report may bill its delivered part). */
   private readonly leftEarly = new Map<string, bigint>();
+  private readonly cut = new Map<string, bigint>();
+  /** escrowId -> unexplained units accepted so far (chain usage beyond the acknowledged, or a cut stream's units). */
+  private readonly unexplained = new Map<string, bigint>();
+  /** escrowId -> queries in flight, in the order they started (a report that arrives early waits for older ones). */
+  private readonly running = new Map<string, { seq: number; done: Promise<unknown> }[]>();
+  private seq = 0;
 
   constructor(
     private readonly account: LocalAccount,
@@ -146,18 +159,47 @@ export class RenterClient {
    * (the caller keeps the allowance across runs); beyond that the escrow should not be offered. Returns the units
    * accepted now (0 when the chain is not ahead), or undefined when the gap exceeds the allowance.
    */
-  acceptChainUsage(escrowId: bigint, chainUnits: bigint, allowance: bigint): bigint | undefined {
+  acceptChainUsage(escrowId: bigint, chainUnits: bigint, allowance?: bigint): bigint | undefined {
     const gap = chainUnits - this.lastUsage(escrowId);
     if (gap <= 0n) return 0n;
-    if (gap > allowance) return undefined;
-    this.knowUsage(escrowId, chainUnits);
-    // What the chain accounted first settles a reservation for a stream this client could not check.
     const key = escrowId.toString();
-    const reserved = this.unconfirmed.get(key) ?? 0n;
-    if (reserved > gap) this.unconfirmed.set(key, reserved - gap);
-    else this.unconfirmed.delete(key);
-    this.leftEarly.delete(key);
+    const left = this.leftEarly.get(key) ?? 0n;
+    // Without an explicit allowance: streams the renter left, then the escrow's lifetime allowance.
+    if (gap > (allowance ?? left + this.unexplainedRemaining(escrowId))) return undefined;
+    this.knowUsage(escrowId, chainUnits);
+    this.explain(escrowId, gap);
     return gap;
+  }
+
+  /** Units of unexplained usage this escrow may still accept over its life (the default allowance is one budget). */
+  unexplainedRemaining(escrowId: bigint): bigint {
+    const allowance = this.options.unexplainedAllowance ?? this.options.budgetUnits ?? 4_096n;
+    const used = this.unexplained.get(escrowId.toString()) ?? 0n;
+    return allowance > used ? allowance - used : 0n;
+  }
+
+  /** Takes back the unexplained usage an earlier run accepted (from the caller's ledger). */
+  restoreUnexplained(escrowId: bigint, used: bigint): void {
+    const key = escrowId.toString();
+    if ((this.unexplained.get(key) ?? 0n) < used) this.unexplained.set(key, used);
+  }
+
+  /** Accounts `excess` units not shown by an answer: streams the renter left first, then the lifetime allowance. */
+  private explain(escrowId: bigint, excess: bigint): void {
+    const key = escrowId.toString();
+    const left = this.leftEarly.get(key) ?? 0n;
+    const fromLeft = left < excess ? left : excess;
+    if (left - fromLeft > 0n) this.leftEarly.set(key, left - fromLeft);
+    else this.leftEarly.delete(key);
+    const rest = excess - fromLeft;
+    if (rest > 0n) {
+      const used = (this.unexplained.get(key) ?? 0n) + rest;
+      this.unexplained.set(key, used);
+      this.options.onUnexplained?.(escrowId, used);
+    }
+    const cut = this.cut.get(key) ?? 0n;
+    if (cut > rest) this.cut.set(key, cut - rest);
+    else this.cut.delete(key);
   }
 
   /** Takes back an acknowledgement saved by an earlier run (it is only kept if newer than the one held). */
@@ -180,7 +222,10 @@ export class RenterClient {
     return Promise.all(
       escrowIds.map((escrowId) => {
         const key = escrowId.toString();
-        const maxCumulativeUnits = (this.acked.get(key) ?? 0n) + (this.unconfirmed.get(key) ?? 0n) + (this.inFlight.get(key) ?? 0n) + budget;
+        const cut = this.cut.get(key) ?? 0n;
+        const remaining = this.unexplainedRemaining(escrowId);
+        const reserved = (this.leftEarly.get(key) ?? 0n) + (cut < remaining ? cut : remaining);
+        const maxCumulativeUnits = (this.acked.get(key) ?? 0n) + reserved + (this.inFlight.get(key) ?? 0n) + budget;
         return signAuthorization(this.account, this.domain, { escrowId, maxCumulativeUnits, requestDigest: digest, deadline });
       }),
     );
@@ -191,6 +236,7 @@ export class RenterClient {
     const budget = hints.budgetUnits ?? this.options.budgetUnits ?? 4_096n;
     const authorizations = await this.authorize(path, body, hints.escrowIds, budget);
     for (const id of hints.escrowIds) this.inFlight.set(id.toString(), (this.inFlight.get(id.toString()) ?? 0n) + budget);
+    const mine = this.register(hints.escrowIds);
     try {
       const headers = this.headers(authorizations, hints);
       const started = performance.now();
@@ -210,7 +256,7 @@ export class RenterClient {
         const report = await this.verify(res.headers.get(RECEIPT_HEADER), text, authorizations);
         const unit = this.options.unitOf ? await this.options.unitOf(report.escrowId) : UNIT_CODES[res.headers.get("x-prsm-unit") ?? "token"] ?? 0;
         const shown = shownUnits(unit, json, elapsedMs, request as Record<string, any>);
-        const billed = this.checkBilled(report, shown);
+        const billed = await this.checkBilled(report, shown, mine.seq);
         result.report = report;
         result.escrowId = report.escrowId;
         result.units = billed;
@@ -220,6 +266,7 @@ export class RenterClient {
       }
       return result;
     } finally {
+      mine.finish();
       for (const id of hints.escrowIds) this.inFlight.set(id.toString(), (this.inFlight.get(id.toString()) ?? 0n) - budget);
     }
   }
@@ -249,6 +296,7 @@ export class RenterClient {
     const budget = hints.budgetUnits ?? this.options.budgetUnits ?? 4_096n;
     const authorizations = await this.authorize(path, body, hints.escrowIds, budget);
     for (const id of hints.escrowIds) this.inFlight.set(id.toString(), (this.inFlight.get(id.toString()) ?? 0n) + budget);
+    const mine = this.register(hints.escrowIds);
     const headers = this.headers(authorizations, hints);
     headers.accept = "text/event-stream";
     let started = false;
@@ -311,62 +359,92 @@ export class RenterClient {
       }
       const listingId = BigInt(String(upstream.headers["x-prsm-listing"] ?? "0"));
       if (!receipt) {
-        if (hints.escrowIds.some((id) => id.toString() === escrowKey)) {
-          this.reserveUnconfirmed(escrowKey, budget);
-          // The renter chose to leave: what the provider delivered until then is the renter's to pay, so the next
-          // report may include it. A provider that cut its own stream gets no such allowance.
-          if (stopped) this.leftEarly.set(escrowKey, budget);
-        }
+        if (hints.escrowIds.some((id) => id.toString() === escrowKey)) this.reserveUnchecked(escrowKey, budget, stopped);
         return { status: 200, listingId, incomplete: stopped ? "client-left" : "no-report", attempts };
       }
       if (late) throw new Error("the stream carried events after its usage report, which the report does not cover");
       const report = await this.verify(receipt, before, authorizations, true);
       const unit = this.options.unitOf ? await this.options.unitOf(report.escrowId) : UNIT_CODES[String(upstream.headers["x-prsm-unit"] ?? "token")] ?? 0;
       const shown = shownUnits(unit, { usage, choices: [{ message: { content } }].slice(0, choices || 1) }, performance.now() - t0, request as Record<string, any>);
-      const billed = this.checkBilled(report, shown);
+      const billed = await this.checkBilled(report, shown, mine.seq);
       await this.acknowledge(report.escrowId, report.cumulativeUnits);
       this.settledReservation(report.escrowId);
       return { status: 200, report, listingId, escrowId: report.escrowId, units: billed, usage, attempts };
     } catch (error) {
-      if (started && escrowKey && hints.escrowIds.some((id) => id.toString() === escrowKey)) this.reserveUnconfirmed(escrowKey, budget);
+      if (started && escrowKey && hints.escrowIds.some((id) => id.toString() === escrowKey)) this.reserveUnchecked(escrowKey, budget, false);
       throw error;
     } finally {
+      mine.finish();
       for (const id of hints.escrowIds) this.inFlight.set(id.toString(), (this.inFlight.get(id.toString()) ?? 0n) - budget);
     }
   }
 
-  /**
-   * At most one budget per escrow, whatever the number of cut streams: the reservation is what the provider may have
-   * reported for streams this client could not check, and the next checked report of the escrow (cumulative, so it
-   * covers them) or the chain's accounting (acceptChainUsage) settles it.
-   */
-  private reserveUnconfirmed(escrowKey: string, budget: bigint): void {
+  /** A stream that ended without a checked report: the renter left it (covered in full) or someone else cut it. */
+  private reserveUnchecked(escrowKey: string, budget: bigint, renterLeft: boolean): void {
     if (!escrowKey) return;
-    if ((this.unconfirmed.get(escrowKey) ?? 0n) < budget) this.unconfirmed.set(escrowKey, budget);
+    if (renterLeft) this.leftEarly.set(escrowKey, (this.leftEarly.get(escrowKey) ?? 0n) + budget);
+    else if ((this.cut.get(escrowKey) ?? 0n) < budget) this.cut.set(escrowKey, budget); // one budget, however many
   }
 
   /** A checked cumulative report covers every earlier stream of the escrow: nothing stays reserved. */
   private settledReservation(escrowId: bigint): void {
-    this.unconfirmed.delete(escrowId.toString());
+    this.cut.delete(escrowId.toString());
     this.leftEarly.delete(escrowId.toString());
   }
 
+  private register(escrowIds: bigint[]): { seq: number; finish(): void } {
+    const seq = ++this.seq;
+    let finish!: () => void;
+    const done = new Promise<void>((r) => (finish = r));
+    for (const id of escrowIds) {
+      const key = id.toString();
+      this.running.set(key, [...(this.running.get(key) ?? []), { seq, done }]);
+    }
+    return {
+      seq,
+      finish: () => {
+        finish();
+        for (const id of escrowIds) {
+          const key = id.toString();
+          const left = (this.running.get(key) ?? []).filter((r) => r.seq !== seq);
+          if (left.length) this.running.set(key, left);
+          else this.running.delete(key);
+        }
+      },
+    };
+  }
+
   /**
-   * The new units a checked report bills: at most what the answer shows, plus what an earlier stream this client
-   * itself left early may have used (one budget). A report behind the acknowledged count (answers arriving out of
-   * order) bills nothing new.
+   * The new units a checked report bills. Beyond what its answer shows, only what earlier streams explain: first a
+   * report that overtook older queries of the escrow waits for them (their acknowledgements lower what it bills),
+   * then the streams the renter left, then (a cut stream) the escrow's lifetime allowance. A report behind the
+   * acknowledged count (answers arriving out of order) bills nothing new.
    */
-  private checkBilled(report: UsageReport, shown: bigint): bigint {
-    const billed = report.cumulativeUnits - this.lastUsage(report.escrowId);
+  private async checkBilled(report: UsageReport, shown: bigint, seq: number): Promise<bigint> {
+    const key = report.escrowId.toString();
+    let billed = report.cumulativeUnits - this.lastUsage(report.escrowId);
+    if (billed > shown) {
+      const older = (this.running.get(key) ?? []).filter((r) => r.seq < seq).map((r) => r.done);
+      if (older.length) {
+        await Promise.allSettled(older);
+        billed = report.cumulativeUnits - this.lastUsage(report.escrowId);
+      }
+    }
     if (billed <= 0n) return 0n;
-    const slack = this.leftEarly.get(report.escrowId.toString()) ?? 0n;
-    if (billed > shown + slack) throw new MeteringMismatch(`the usage report bills ${billed} new units; the answer shows ${shown}`, report, billed, shown);
+    if (billed <= shown) return billed;
+    const excess = billed - shown;
+    const cut = this.cut.get(key) ?? 0n;
+    const remaining = this.unexplainedRemaining(report.escrowId);
+    const explainable = (this.leftEarly.get(key) ?? 0n) + (cut < remaining ? cut : remaining);
+    if (excess > explainable) throw new MeteringMismatch(`the usage report bills ${billed} new units; the answer shows ${shown}`, report, billed, shown);
+    this.explain(report.escrowId, excess);
     return billed;
   }
 
   /** Units reserved for streams this client could not check (see stream()). */
   unconfirmedUsage(escrowId: bigint): bigint {
-    return this.unconfirmed.get(escrowId.toString()) ?? 0n;
+    const key = escrowId.toString();
+    return (this.leftEarly.get(key) ?? 0n) + (this.cut.get(key) ?? 0n);
   }
 
   private headers(authorizations: UsageAuthorization[], hints: QueryHints): Record<string, string> {

@@ -20,8 +20,9 @@ export interface LedgerEscrow {
   queries: number;
   receipt?: UsageReceiptJson;
   /**
-   * Units the chain accounted that this proxy never saw an answer for, accepted so far (at most one query's budget
-   * over the escrow's life: beyond it the escrow is no longer offered). Absent: 0.
+   * Unexplained units accepted so far: chain usage beyond what this proxy acknowledged, and units of streams cut by
+   * someone else than the renter (at most one query's budget over the escrow's life: beyond it the escrow is no
+   * longer offered). Absent: 0.
    */
   chainAcceptedUnits?: string;
 }
@@ -63,11 +64,11 @@ export class Ledger {
     this.save();
   }
 
-  /** Adds `units` to the escrow's accepted unexplained chain usage. */
-  acceptChain(escrowId: bigint, units: bigint): void {
+  /** The escrow's unexplained usage accepted so far (the renter client's running total). */
+  setUnexplained(escrowId: bigint, used: bigint): void {
     const e = this.escrows.get(escrowId.toString());
-    if (!e || units <= 0n) return;
-    e.chainAcceptedUnits = (BigInt(e.chainAcceptedUnits ?? "0") + units).toString();
+    if (!e || BigInt(e.chainAcceptedUnits ?? "0") >= used) return;
+    e.chainAcceptedUnits = used.toString();
     this.save();
   }
 

@@ -84,8 +84,11 @@ async function main() {
     // Read from the chain, never believed from the answer: the unit and the provider of each escrow's listing.
     unitOf: async (id) => (await pool.listing((await readEscrow(ctx, id)).listingId)).unit,
     providerOf: async (id) => (await pool.listing((await readEscrow(ctx, id)).listingId)).provider,
+    unexplainedAllowance: queryBudgetUnits,
+    onUnexplained: (id, used) => ledger.setUnexplained(id, used),
   });
   for (const receipt of ledger.receipts()) renter.restoreReceipt(receipt);
+  for (const e of ledger.all()) if (e.chainAcceptedUnits) renter.restoreUnexplained(BigInt(e.escrowId), BigInt(e.chainAcceptedUnits));
 
   const server = createRenterProxy(renter, pool, ledger, new RenterMetrics(ledger), log, {
     apiKey: optionalEnv("RENTER_API_KEY"),

@@ -87,25 +87,19 @@ function relayError(res: http.ServerResponse, status: number, body: string | und
 
 export function createRenterProxy(renter: RenterClient, pool: EscrowPool, ledger: Ledger, metrics: RenterMetrics, log: Logger, options: ProxyOptions): http.Server {
   /**
-   * The escrows a request may pay from. Usage the chain accounted beyond what this proxy acknowledged is accepted
-   * only as far as (a) a stream it could not check may have used (the client's reservation) and (b) one query's
-   * budget over the escrow's whole life (kept in the ledger, across restarts); beyond that the escrow is not offered
-   * again. What is accepted is acknowledged (a receipt), so the gateway's credit window counts it.
+   * The escrows a request may pay from. Usage the chain accounted beyond what this proxy acknowledged is accepted only
+   * as far as streams the renter left, then the escrow's lifetime allowance for unexplained usage (one query's budget,
+   * kept in the ledger across restarts: client.ts), explain it; beyond that the escrow is not offered again. What is
+   * accepted is acknowledged (a receipt), so the gateway's credit window counts it.
    */
   const escrowsFor = (model: unknown) =>
     pool.escrowsFor(typeof model === "string" ? model : undefined, async (id, escrow) => {
-      const used = BigInt(ledger.get(id)?.chainAcceptedUnits ?? "0");
-      const reserved = renter.unconfirmedUsage(id);
-      const once = options.queryBudgetUnits > used ? options.queryBudgetUnits - used : 0n;
-      const gap = renter.acceptChainUsage(id, escrow.units, reserved + once);
+      const gap = renter.acceptChainUsage(id, escrow.units);
       if (gap === undefined) {
-        log.warn({ escrowId: id.toString(), chainUnits: escrow.units.toString() }, "escrow charged beyond what this proxy acknowledged and its one-budget allowance; not offered");
+        log.warn({ escrowId: id.toString(), chainUnits: escrow.units.toString() }, "escrow charged beyond what this proxy acknowledged and its allowance; not offered");
         return false;
       }
-      if (gap > 0n) {
-        ledger.acceptChain(id, gap > reserved ? gap - reserved : 0n);
-        ledger.record(id, await renter.acknowledge(id, escrow.units), false);
-      }
+      if (gap > 0n) ledger.record(id, await renter.acknowledge(id, escrow.units), false);
       return true;
     });
 
