@@ -1,0 +1,1 @@
+export default function ChatPage(_props: Record<string, unknown>) { return <p>Coming soon</p>; }

@@ -1,0 +1,1 @@
+export default function ChatIndexPage(_props: Record<string, unknown>) { return <p>Coming soon</p>; }

@@ -1,0 +1,1 @@
+export default function ListingPage(_props: Record<string, unknown>) { return <p>Coming soon</p>; }
