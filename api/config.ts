@@ -14,7 +14,8 @@
  *   API_CACHE             0 turns the response cache off (benchmarks compare both)
  *   API_MAX_DEPTH, API_MAX_COST, API_MAX_ALIASES, API_MAX_TOKENS   graphql-armor limits (15, 20000, 30, 2000)
  *   API_MAX_ROWS          rows one request may read: the sum over object fields of the product of the `limit`s on
- *                         their path, schema defaults included (default 50000; over it: QUERY_TOO_EXPENSIVE, 400)
+ *                         their path, schema defaults included (default 2500, chosen so the largest accepted answer stays
+ *                         within the 50 ms p95 target on 2 cores: bench/results/api-scale.md; over it: QUERY_TOO_EXPENSIVE, 400)
  *   API_MAX_RELATION_LIMIT  largest `limit` on a relation below the root (default 100; RELATION_LIMIT_EXCEEDED)
  *   API_MAX_RELATION_DEPTH  object fields below the root field on one path (default 6; RELATION_TOO_DEEP)
  *   API_MAX_TYPE_REPEAT   times one type may appear on one path, which stops relation cycles (default 2; RELATION_TOO_DEEP)
@@ -96,7 +97,7 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
     reorgWindow: intEnv("API_REORG_WINDOW_BLOCKS", 64, env),
     feed: { pageSize: intEnv("API_FEED_PAGE", 1_000, env), subscriberBuffer: intEnv("API_FEED_SUBSCRIBER_BUFFER", 4_096, env) },
     cost: {
-      maxRows: intEnv("API_MAX_ROWS", 50_000, env),
+      maxRows: intEnv("API_MAX_ROWS", 2_500, env),
       maxRelationLimit: intEnv("API_MAX_RELATION_LIMIT", 100, env),
       maxRelationDepth: intEnv("API_MAX_RELATION_DEPTH", 6, env),
       maxTypeRepeat: intEnv("API_MAX_TYPE_REPEAT", 2, env),
@@ -104,7 +105,7 @@ export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
       defaultListSize: DEFAULT_LIMIT,
     },
     heavy: {
-      rows: intEnv("API_HEAVY_ROWS", 5_000, env),
+      rows: intEnv("API_HEAVY_ROWS", 1_000, env),
       concurrent: intEnv("API_HEAVY_CONCURRENCY", 2, env),
       waiting: intEnv("API_HEAVY_WAITING", 32, env),
     },

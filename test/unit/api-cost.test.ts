@@ -13,7 +13,8 @@ import { measureCost, type CostLimits } from "../../api/cost";
 import { createApi, type Api } from "../../api/server";
 import { typeDefs } from "../../api/sdl";
 
-const LIMITS: CostLimits = { maxRows: 50_000, maxRelationLimit: 100, maxRelationDepth: 6, maxTypeRepeat: 2, defaultListSize: 100, maxResponseBytes: 8 << 20 };
+// The production defaults (api/config.ts), so the defaults themselves are what is tested.
+const LIMITS: CostLimits = loadApiConfig({ DATABASE_URL: "postgres://unused" }).cost;
 const schema = buildSchema(typeDefs());
 const cost = (query: string, variables: Record<string, unknown> = {}, limits = LIMITS) => measureCost(schema, parse(query), undefined, variables, limits);
 const refusal = (query: string, variables: Record<string, unknown> = {}, limits = LIMITS) => {
@@ -29,7 +30,7 @@ const HOSTILE: Record<string, string> = {
   "the issue's 10^9 rows": `{ listings(limit: 1000) { items { escrows(limit: 1000) { charges(limit: 1000) { id } } } } }`,
   "the issue's relation cycle": `{ listings(limit: 100) { items { escrows(limit: 1000) { charges(limit: 1000) { escrow { listing { escrows(limit: 1000) { id } } } } } } } }`,
   "a cycle within the relation limit": `{ listings(limit: 100) { items { escrows(limit: 100) { charges(limit: 100) { escrow { listing { escrows(limit: 100) { id } } } } } } } }`,
-  "schema defaults only (100 x 100 x 100)": `{ listings { items { escrows { charges { id } } } } }`,
+  "schema defaults only (100 x 10 x 10)": `{ listings { items { escrows { charges { id } } } } }`,
   "100 aliases of an allowed query": `{ ${Array.from({ length: 100 }, (_, i) => `a${i}: listings(limit: 100) { items { escrows(limit: 10) { id } } }`).join(" ")} }`,
   "nested aliased fragments": `fragment C on Escrow { a: charges(limit: 100) { id } b: charges(limit: 100) { id } c: charges(limit: 100) { id } }
     fragment E on Listing { a: escrows(limit: 100) { ...C } b: escrows(limit: 100) { ...C } }
@@ -43,9 +44,9 @@ describe("row-cost model", () => {
   }
 
   test("counts what the executor would run: defaults from the schema, pages, aliases, merged fields and fragments", () => {
-    // Page: 100 rows by the resolvers' default (no SDL default on root lists); each listing's escrows default to 100.
+    // Page: 100 rows by the resolvers' default (no SDL default on root lists); each listing's escrows default to 10.
     assert.equal(cost(`{ listings { items { id } pageInfo { endCursor } } }`).rows, 1 + 100 + 1);
-    assert.equal(cost(`{ listings(limit: 10) { items { escrows { id } } } }`).rows, 1 + 10 + 10 * 100);
+    assert.equal(cost(`{ listings(limit: 10) { items { escrows { id } } } }`).rows, 1 + 10 + 10 * 10);
     // Variables are resolved; an alias costs again; the same field twice (or a fragment spread twice) costs once.
     assert.equal(cost(`query($n: Int) { listings(limit: $n) { items { id } } }`, { n: 7 }).rows, 1 + 7);
     assert.equal(cost(`{ a: listings(limit: 7) { items { id } } b: listings(limit: 7) { items { id } } }`).rows, 2 * (1 + 7));
@@ -58,18 +59,19 @@ describe("row-cost model", () => {
 
   test("the refusals have distinct codes; the SDL's defaults follow a changed schema", () => {
     assert.equal(refusal(HOSTILE["the issue's 10^9 rows"]), "RELATION_LIMIT_EXCEEDED");
-    assert.equal(refusal(HOSTILE["schema defaults only (100 x 100 x 100)"]), "QUERY_TOO_EXPENSIVE");
+    assert.equal(refusal(HOSTILE["schema defaults only (100 x 10 x 10)"]), "QUERY_TOO_EXPENSIVE");
     assert.equal(refusal(HOSTILE["a cycle within the relation limit"]), "QUERY_TOO_EXPENSIVE");
     assert.equal(refusal(`{ escrows(limit: 1) { items { charges(limit: 1) { escrow { listing { escrows(limit: 1) { id } } } } } } }`), "RELATION_TOO_DEEP");
     assert.equal(refusal(`query($n: Int) { listings(limit: 1) { items { escrows(limit: $n) { id } } } }`, { n: 101 }), "RELATION_LIMIT_EXCEEDED");
-    const changed = buildSchema(typeDefs().replace("escrows(limit: Int = 100): [Escrow!]!", "escrows(limit: Int = 3): [Escrow!]!"));
+    const changed = buildSchema(typeDefs().replace("escrows(limit: Int = 10): [Escrow!]!", "escrows(limit: Int = 3): [Escrow!]!"));
     assert.equal(measureCost(changed, parse(`{ account(address: "0x") { escrows { id } } }`), undefined, {}, LIMITS).rows, 1 + 3);
   });
 
   test("legitimate queries pass", () => {
     for (const q of [
       `{ listings(limit: 1000) { items { id provider providerAccount { balance } } } }`,
-      `{ listings(limit: 100) { items { escrows(limit: 20) { charges(limit: 10) { id escrow { id } } } } } }`,
+      `{ listings(limit: 20) { items { escrows(limit: 10) { charges(limit: 5) { id escrow { id } } } } } }`,
+      `{ account(address: "0x") { escrows { charges { id } } } }`,
       `{ proposals { items { id votes { voter proposal { id } } } } }`,
       `{ _meta { block { number } } marketStats { listings } topListings { id } }`,
     ]) assert.equal(refusal(q), undefined, q);

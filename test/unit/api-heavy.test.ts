@@ -44,7 +44,7 @@ describe("expensive queries through the server", () => {
     const port = (server.address() as net.AddressInfo).port;
     await new Promise<void>((r) => server.close(() => r()));
     const api = createApi(
-      loadApiConfig({ DATABASE_URL: `postgres://prsm@127.0.0.1:${port}/none`, API_CACHE: "0", API_HEAVY_ROWS: "1000", API_HEAVY_CONCURRENCY: "0", API_HEAVY_WAITING: "0" }),
+      loadApiConfig({ DATABASE_URL: `postgres://prsm@127.0.0.1:${port}/none`, API_CACHE: "0", API_HEAVY_ROWS: "1000", API_MAX_ROWS: "50000", API_HEAVY_CONCURRENCY: "0", API_HEAVY_WAITING: "0" }),
       pino({ level: "silent" }),
     );
     apis.push(api);
