@@ -119,7 +119,9 @@ async function main() {
     const { keys } = dataset;
 
     const startApi = async () => {
-      const child = env!.processes.spawn("api-scale", process.execPath, ["--import", "tsx", path.join(ROOT, "api", "main.ts")], {
+      // BENCH_API_NODE_ARGS: extra node flags for the API process (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof).
+      const nodeArgs = (process.env.BENCH_API_NODE_ARGS ?? "").split(" ").filter(Boolean);
+      const child = env!.processes.spawn("api-scale", process.execPath, [...nodeArgs, "--import", "tsx", path.join(ROOT, "api", "main.ts")], {
         DATABASE_URL: env!.databaseUrl,
         API_VIEWS_SCHEMA: VIEWS,
         API_PORT: String(API_PORT),
