@@ -14,9 +14,9 @@ import { marketplaceAbi, tokenAbi } from "../lib/abi";
 import { currentConfig } from "../lib/config";
 import { useGql } from "../lib/graphql";
 import { formatFtns, formatRelative, formatTime, formatUsd, shortAddress, unitName } from "../lib/format";
+import { loadSession, updateSession } from "../lib/session";
 import { useTx } from "../lib/tx";
 import { NeedsWallet, PayoutsPanel, TxLine, seconds, useApproveThen, useChainNow, useMe } from "./account/shared";
-import { storedSessionKey } from "./account/sessionKeys";
 
 interface DisputeRow {
   resolved: boolean;
@@ -297,9 +297,12 @@ function EscrowCard({ escrow: e }: { escrow: EscrowRow }) {
   );
 }
 
+/** The session key the chat page keeps in this browser for the escrow (lib/session.ts), if any, with Revoke. */
 function SessionKey({ escrowId }: { escrowId: string }) {
   const config = currentConfig();
-  const key = storedSessionKey(config.chainId, config.contracts.marketplace, escrowId);
+  const { lower } = useMe();
+  const session = loadSession(escrowId);
+  const key = session && (!session.renter || session.renter.toLowerCase() === lower) ? session.address : undefined;
   const state = useReadContract({
     address: config.contracts.marketplace,
     abi: marketplaceAbi,
@@ -310,20 +313,20 @@ function SessionKey({ escrowId }: { escrowId: string }) {
   const tx = useTx();
   if (!key) return null;
   const [authorized, revokedAt] = state.data ?? [undefined, undefined];
-  const revoked = revokedAt !== undefined && revokedAt > 0;
+  const revoked = (revokedAt !== undefined && revokedAt > 0) || tx.status === "confirmed";
+  const revoke = async () => {
+    const receipt = await tx.send({ address: config.contracts.marketplace, abi: marketplaceAbi, functionName: "revokeSessionKey", args: [BigInt(escrowId), key] });
+    if (receipt) updateSession(escrowId, (s) => void (s.revoked = true));
+    void state.refetch();
+  };
   return (
     <div className="row session-key" data-testid={`session-key-${escrowId}`}>
       <span className="muted">
         This browser's session key {shortAddress(key)} signs the chat's queries for this escrow
-        {authorized === false ? " (not authorized on chain)" : revoked ? ` (revoked ${formatTime(revokedAt)})` : ""}.
+        {authorized === false ? " (not authorized on chain)" : revoked && revokedAt ? ` (revoked ${formatTime(revokedAt)})` : revoked ? " (revoked)" : ""}.
       </span>
       {authorized !== false && !revoked && (
-        <button
-          type="button"
-          data-testid={`revoke-${escrowId}`}
-          disabled={tx.status === "pending"}
-          onClick={() => void tx.send({ address: config.contracts.marketplace, abi: marketplaceAbi, functionName: "revokeSessionKey", args: [BigInt(escrowId), key] }).then(() => state.refetch())}
-        >
+        <button type="button" data-testid={`revoke-${escrowId}`} disabled={tx.status === "pending"} onClick={() => void revoke()}>
           Revoke session key
         </button>
       )}
