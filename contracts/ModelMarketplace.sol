@@ -7,14 +7,16 @@ import {MarketplaceBase} from "./marketplace/MarketplaceBase.sol";
 import {MarketplaceDisputes} from "./marketplace/MarketplaceDisputes.sol";
 import {MarketplaceEscrows} from "./marketplace/MarketplaceEscrows.sol";
 import {MarketplaceListings} from "./marketplace/MarketplaceListings.sol";
+import {MarketplaceSessionKeys} from "./marketplace/MarketplaceSessionKeys.sol";
 
 /// @title ModelMarketplace
 /// @notice See {IModelMarketplace}. Joins the listings, escrows and disputes modules behind one UUPS proxy and holds
 /// what governance sets: parameters, the terms versions new escrows get, and upgrades. Batched settlement
-/// ({IMarketplaceBatches}) does not fit the code-size limit beside them: it lives in its own contract, which the
-/// fallback delegates to in this storage. Functions follow one order: checks, state changes, events, external calls.
+/// ({IMarketplaceBatches}) and session keys ({IMarketplaceSessionKeys}) do not fit the code-size limit beside them:
+/// each lives in its own contract, which the fallback delegates to in this storage. Functions follow one order:
+/// checks, state changes, events, external calls.
 /// @custom:security-contact security@prsm.example
-contract ModelMarketplace is MarketplaceListings, MarketplaceEscrows, MarketplaceDisputes {
+contract ModelMarketplace is MarketplaceListings, MarketplaceSessionKeys, MarketplaceEscrows, MarketplaceDisputes {
     bytes32 public constant UPGRADER_ROLE = keccak256("UPGRADER_ROLE");
 
     /// @inheritdoc IModelMarketplace
@@ -47,17 +49,19 @@ contract ModelMarketplace is MarketplaceListings, MarketplaceEscrows, Marketplac
     address private immutable BATCH_MODULE;
 
     /// @custom:oz-upgrades-unsafe-allow constructor
-    constructor(address token_, address batchModule_) MarketplaceBase(token_) {
+    constructor(address token_, address batchModule_) MarketplaceBase(token_) MarketplaceSessionKeys(token_) {
         if (batchModule_.code.length == 0) revert MarketplaceZeroAddress("batchModule");
         BATCH_MODULE = batchModule_;
         _disableInitializers();
     }
 
-    /// @notice Every selector this contract does not define runs the batch module's code in this storage (the
-    /// module holds no state and no role, and has no selector in common with this contract).
+    /// @notice Every selector this contract does not define runs a module's code in this storage: the session-key
+    /// functions the session-key module's ({MarketplaceSessionKeys}), all others the batch module's (the modules hold
+    /// no state and no role, and have no selector in common with this contract or each other).
     /// @custom:oz-upgrades-unsafe-allow delegatecall
     fallback() external {
-        address module = BATCH_MODULE;
+        address module = _sessionKeyModuleFor(msg.sig);
+        if (module == address(0)) module = BATCH_MODULE;
         // From the free memory pointer on, so the block is memory-safe: assembly that is not makes the IR pipeline
         // give up optimisations across the whole contract (about 2.3 KB of code here).
         assembly ("memory-safe") {

@@ -303,7 +303,9 @@ interface IModelMarketplace {
 
     /// @notice Charges usage the renter signed for: an EIP-712 `UsageReceipt(escrowId, cumulativeUnits, deadline)`,
     /// the renter's acknowledgement that it received `cumulativeUnits` in total. The charge is for the units beyond
-    /// those already accounted (none new: `NoNewUsage`). Anyone may submit; the payout is final.
+    /// those already accounted (none new: `NoNewUsage`). Anyone may submit; the payout is final. The signer may also
+    /// be any session key ever authorized for the escrow, revoked or not (see IMarketplaceSessionKeys): a leaked key
+    /// can charge at most the escrow's remaining spend cap.
     function chargeWithReceipt(uint256 escrowId, uint256 cumulativeUnits, uint256 deadline, bytes calldata signature)
         external
         returns (uint256 amount);

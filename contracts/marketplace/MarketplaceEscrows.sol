@@ -4,15 +4,73 @@ pragma solidity 0.8.28;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
 import {IModelMarketplace} from "../interfaces/IModelMarketplace.sol";
 import {MarketplaceBase} from "./MarketplaceBase.sol";
+import {MarketplaceState} from "./MarketplaceStorage.sol";
+
+/// @title EscrowOpening
+/// @notice How an escrow opens (its checks, its record, its event, then the deposit's transfer), shared by the escrows
+/// module and the session-key module ({MarketplaceSessionKeyModule}), which both run in the marketplace's storage.
+library EscrowOpening {
+    using SafeERC20 for IERC20;
+
+    /// @dev Opens an escrow for msg.sender on `listingId` (see IModelMarketplace.openEscrow); `token` is the FTNS.
+    function open(
+        MarketplaceState.MarketplaceStorage storage $,
+        IERC20 token,
+        uint256 listingId,
+        uint96 deposit,
+        uint96 spendCap,
+        uint48 expiresAt,
+        uint96 maxPrice
+    ) internal returns (uint256 escrowId) {
+        IModelMarketplace.Listing storage listing = $.listings[listingId];
+        if (listing.status != IModelMarketplace.ListingStatus.Active || listing.bond < $.minProviderBond) {
+            revert IModelMarketplace.ListingNotRentable(listingId, listing.status, listing.bond, $.minProviderBond);
+        }
+        uint96 price = listing.pricePerUnit;
+        if (price > maxPrice) revert IModelMarketplace.PriceAboveMaximum(listingId, price, maxPrice);
+        if (spendCap == 0 || spendCap > deposit) revert IModelMarketplace.InvalidDeposit(deposit, spendCap);
+        if (deposit < $.minEscrowDeposit) revert IModelMarketplace.DepositTooLow(deposit, $.minEscrowDeposit);
+        uint256 latestExpiry = block.timestamp + $.maxEscrowDuration;
+        if (expiresAt <= block.timestamp || expiresAt > latestExpiry) {
+            revert IModelMarketplace.InvalidExpiry(expiresAt, latestExpiry);
+        }
+
+        escrowId = ++$.escrowCount;
+        $.escrows[escrowId] = IModelMarketplace.Escrow({
+            renter: msg.sender,
+            listingId: uint32(listingId),
+            expiresAt: expiresAt,
+            status: IModelMarketplace.EscrowStatus.Open,
+            rated: false,
+            deposit: deposit,
+            charged: 0,
+            units: 0,
+            pricePerUnit: price,
+            spendCap: spendCap,
+            termsId: $.currentTerms
+        });
+        // Cannot overflow in practice: one open escrow per 4e9 would need more gas than exists.
+        unchecked {
+            ++listing.openEscrows;
+        }
+        emit IModelMarketplace.EscrowOpened(
+            escrowId, listingId, msg.sender, listing.provider, deposit, spendCap, price, expiresAt
+        );
+
+        token.safeTransferFrom(msg.sender, address(this), deposit);
+    }
+}
 
 /// @title MarketplaceEscrows
 /// @notice Escrows and their charges: open (with permit), charge by receipt or attestation, close (after expiry, by
-/// agreement, or by the provider), rate, and pull payouts. See {IModelMarketplace}.
+/// agreement, or by the provider), rate, and pull payouts. See {IModelMarketplace}. Receipts may also be signed by a
+/// session key the renter authorized for the escrow (IMarketplaceSessionKeys, served by {MarketplaceSessionKeys}).
 abstract contract MarketplaceEscrows is MarketplaceBase {
     using SafeERC20 for IERC20;
     using SafeCast for uint256;
@@ -53,44 +111,16 @@ abstract contract MarketplaceEscrows is MarketplaceBase {
 
     function _openEscrow(uint256 listingId, uint96 deposit, uint96 spendCap, uint48 expiresAt, uint96 maxPrice)
         private
-        returns (uint256 escrowId)
+        returns (uint256)
     {
-        MarketplaceStorage storage $ = _getStorage();
-        Listing storage listing = $.listings[listingId];
-        if (listing.status != ListingStatus.Active || listing.bond < $.minProviderBond) {
-            revert ListingNotRentable(listingId, listing.status, listing.bond, $.minProviderBond);
-        }
-        uint96 price = listing.pricePerUnit;
-        if (price > maxPrice) revert PriceAboveMaximum(listingId, price, maxPrice);
-        if (spendCap == 0 || spendCap > deposit) revert InvalidDeposit(deposit, spendCap);
-        if (deposit < $.minEscrowDeposit) revert DepositTooLow(deposit, $.minEscrowDeposit);
-        uint256 latestExpiry = block.timestamp + $.maxEscrowDuration;
-        if (expiresAt <= block.timestamp || expiresAt > latestExpiry) revert InvalidExpiry(expiresAt, latestExpiry);
-
-        escrowId = ++$.escrowCount;
-        $.escrows[escrowId] = Escrow({
-            renter: msg.sender,
-            listingId: uint32(listingId),
-            expiresAt: expiresAt,
-            status: EscrowStatus.Open,
-            rated: false,
-            deposit: deposit,
-            charged: 0,
-            units: 0,
-            pricePerUnit: price,
-            spendCap: spendCap,
-            termsId: $.currentTerms
-        });
-        // Cannot overflow in practice: one open escrow per 4e9 would need more gas than exists.
-        unchecked {
-            ++listing.openEscrows;
-        }
-        emit EscrowOpened(escrowId, listingId, msg.sender, listing.provider, deposit, spendCap, price, expiresAt);
-
-        TOKEN.safeTransferFrom(msg.sender, address(this), deposit);
+        return EscrowOpening.open(_getStorage(), TOKEN, listingId, deposit, spendCap, expiresAt, maxPrice);
     }
 
     /// @inheritdoc IModelMarketplace
+    /// @dev The signer may be the renter (an EOA or an ERC-1271 contract) or any session key ever authorized for the
+    /// escrow, revoked or not (a receipt signed before a revocation must stay chargeable, or the renter could take
+    /// service and then revoke to cancel payment): a leaked session key can charge at most the escrow's remaining
+    /// spend cap (spendCap - charged), to the escrow's listing's provider.
     function chargeWithReceipt(uint256 escrowId, uint256 cumulativeUnits, uint256 deadline, bytes calldata signature)
         external
         returns (uint256 amount)
@@ -100,7 +130,10 @@ abstract contract MarketplaceEscrows is MarketplaceBase {
         bytes32 digest = _hashTypedDataV4(keccak256(abi.encode(RECEIPT_TYPEHASH, escrowId, cumulativeUnits, deadline)));
         address renter = escrow.renter;
         if (!SignatureChecker.isValidSignatureNow(renter, digest, signature)) {
-            revert InvalidSignature(escrowId, renter);
+            // Or a session key ever authorized for the escrow (IMarketplaceSessionKeys), revoked or not. A signature
+            // that does not parse recovers to address(0), which is never authorized.
+            (address signer,,) = ECDSA.tryRecover(digest, signature);
+            if (!_getStorage().sessionKeys[escrowId][signer].authorized) revert InvalidSignature(escrowId, renter);
         }
 
         uint256 units;

@@ -2,6 +2,7 @@
 pragma solidity 0.8.28;
 
 import {IMarketplaceBatches} from "../interfaces/IMarketplaceBatches.sol";
+import {IMarketplaceSessionKeys} from "../interfaces/IMarketplaceSessionKeys.sol";
 import {IModelMarketplace} from "../interfaces/IModelMarketplace.sol";
 import {IUsageAttestationVerifier} from "../interfaces/IUsageAttestationVerifier.sol";
 
@@ -35,6 +36,7 @@ abstract contract MarketplaceState {
         mapping(uint256 batchId => IMarketplaceBatches.BatchRecord) batches;
         mapping(uint256 batchId => mapping(uint256 listingId => IMarketplaceBatches.BatchShare)) batchShares;
         mapping(uint256 batchId => mapping(uint256 index => uint256 chargeId)) batchDisputes;
+        mapping(uint256 escrowId => mapping(address key => IMarketplaceSessionKeys.SessionKeyState)) sessionKeys;
     }
 
     // keccak256(abi.encode(uint256(keccak256("prsm.storage.ModelMarketplace")) - 1)) & ~bytes32(uint256(0xff))
