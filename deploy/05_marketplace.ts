@@ -28,7 +28,9 @@ const deployMarketplace: DeployFunction = async (hre) => {
 
   await deployUupsProxy(hre, Deployments.Marketplace, {
     implementationArgs: [token.address, batchModule.address],
-    delegateAbis: [batchModule.abi],
+    // The session-key module is created by the implementation's constructor (no deployment of its own); the
+    // fallback routes its four selectors to it, so its ABI is part of the marketplace's too.
+    delegateAbis: [batchModule.abi, (await hre.deployments.getArtifact("MarketplaceSessionKeyModule")).abi],
     initializer: {
       method: "initialize",
       args: [

@@ -11,7 +11,7 @@ import { TASK_COMPILE } from "hardhat/builtin-tasks/task-names";
 import { mergeAbis } from "../helpers/proxy";
 
 const INDEXED_CONTRACTS = ["FTNSToken", "ProtocolTimelock", "FTNSGovernor", "ModelMarketplace", "FederationCommittee"];
-const DELEGATES: Record<string, string[]> = { ModelMarketplace: ["MarketplaceBatchModule"] };
+const DELEGATES: Record<string, string[]> = { ModelMarketplace: ["MarketplaceBatchModule", "MarketplaceSessionKeyModule"] };
 
 task(TASK_COMPILE, async (args, hre, runSuper) => {
   const result = await runSuper(args);
