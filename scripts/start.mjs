@@ -9,9 +9,12 @@
 //   5. four consensus nodes (the local committee's accounts 14-17)
 //   6. the demo provider's gateway (wink-nlp model, account 18) and the orchestrator
 //   7. the GraphQL API (with GraphiQL)
-// then one table of URLs, accounts and commands. Ctrl-C or SIGTERM stops every child by PID and Postgres; a child
+//   8. the web app: built with vite into web/dist when that is missing or older than web/src, web/index.html or
+//      web/vite.config.ts (WEB_DIST=<dir> serves a build as it is), and its server (web/server.ts), same-origin with
+//      the API and the orchestrator
+// then one table of URLs (the web app's first), accounts and commands. Ctrl-C or SIGTERM stops every child by PID and Postgres; a child
 // that dies stops the rest. Ports: RPC_PORT 8545, PG_PORT 54320, PONDER_PORT 42069, API_PORT 4000, CONSENSUS_PORT
-// 8701 (and the next three), ORCHESTRATOR_PORT 8800, GATEWAY_PORT 8801. PRSM_DATA_DIR (default .data) holds Postgres, node stores and logs; PRSM_NETWORK (default
+// 8701 (and the next three), ORCHESTRATOR_PORT 8800, GATEWAY_PORT 8801, WEB_PORT 8080. PRSM_DATA_DIR (default .data) holds Postgres, node stores and logs; PRSM_NETWORK (default
 // localhost; the end-to-end test uses e2e) picks the hardhat network and deployments/ folder.
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
@@ -42,6 +45,8 @@ const NODE_PORTS = [0, 1, 2, 3].map((i) => port("CONSENSUS_PORT", 8701) + i);
 const NODE_ACCOUNTS = [14, 15, 16, 17];
 const ORCHESTRATOR_PORT = port("ORCHESTRATOR_PORT", 8800);
 const GATEWAY_PORT = port("GATEWAY_PORT", 8801);
+const WEB_PORT = port("WEB_PORT", 8080);
+const WEB_DIR = path.join(root, "web");
 const DEMO_PROVIDER = 18;
 const MNEMONIC = "test test test test test test test test test test test junk"; // Hardhat's public dev accounts
 const LOG_DIR = path.join(DATA_DIR, "logs");
@@ -105,6 +110,62 @@ async function rpc(method, params = []) {
   return json.result;
 }
 
+/** The newest modification time (ms) of `file`, or of any file below it; 0 when it does not exist. */
+function newestMtime(file) {
+  let stat;
+  try {
+    stat = fs.statSync(file);
+  } catch {
+    return 0;
+  }
+  if (!stat.isDirectory()) return stat.mtimeMs;
+  return Math.max(stat.mtimeMs, ...fs.readdirSync(file).map((name) => newestMtime(path.join(file, name))));
+}
+
+/**
+ * The built web app to serve: WEB_DIST as it is when set; else web/dist, rebuilt by vite when it is missing or older
+ * than any source. The build goes to a fresh directory that then replaces web/dist, so a web server running from it
+ * never sees half a build. Undefined when there are no web sources (web/index.html) to build.
+ */
+function webBuild() {
+  if (process.env.WEB_DIST) return path.resolve(root, process.env.WEB_DIST);
+  const dist = path.join(WEB_DIR, "dist");
+  if (!fs.existsSync(path.join(WEB_DIR, "index.html"))) {
+    log("no web app sources (web/index.html): not serving the web app");
+    return undefined;
+  }
+  const sources = Math.max(...["src", "public", "index.html", "vite.config.ts"].map((f) => newestMtime(path.join(WEB_DIR, f))));
+  const built = newestMtime(path.join(dist, "index.html"));
+  if (built > sources) return dist;
+  log(built === 0 ? "building the web app (vite; web/dist is missing)..." : "building the web app (vite; web/dist is older than its sources)...");
+  const started = Date.now();
+  const out = path.join(WEB_DIR, `.dist-build-${process.pid}`);
+  const build = spawnSync(bin("vite"), ["build", "--config", path.join("web", "vite.config.ts"), "--outDir", out, "--emptyOutDir", "--logLevel", "warn"], {
+    cwd: root,
+    encoding: "utf8",
+  });
+  fs.writeFileSync(path.join(LOG_DIR, "web-build.log"), build.stdout + build.stderr);
+  if (build.status !== 0) {
+    fs.rmSync(out, { recursive: true, force: true });
+    throw new Error(`the web app's build failed; see ${path.relative(root, LOG_DIR)}/web-build.log\n${build.stderr.slice(-3000)}`);
+  }
+  // Stamp the build with its start: a source saved while it ran stays newer, and triggers the next build.
+  fs.utimesSync(path.join(out, "index.html"), new Date(started), new Date(started));
+  const old = path.join(WEB_DIR, `.dist-old-${process.pid}`);
+  try {
+    if (fs.existsSync(dist)) fs.renameSync(dist, old);
+    fs.renameSync(out, dist);
+  } catch (error) {
+    // Another build (a second npm start, `npm run build:web`) replaced web/dist meanwhile: serve ours from where it is.
+    if (!fs.existsSync(path.join(dist, "index.html"))) throw error;
+    log(`web/dist was replaced while building (${error.code ?? error.message}); serving the new web/dist`);
+    fs.rmSync(out, { recursive: true, force: true });
+  }
+  fs.rmSync(old, { recursive: true, force: true });
+  log(`web app built in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return dist;
+}
+
 /** Whether something already listens on 127.0.0.1:`p` (another `npm start`, a leftover node...). */
 function portInUse(p) {
   return new Promise((resolve) => {
@@ -116,7 +177,7 @@ function portInUse(p) {
 
 async function main() {
   fs.mkdirSync(LOG_DIR, { recursive: true });
-  const ports = { RPC_PORT: port("RPC_PORT", 8545), PG_PORT, PONDER_PORT, API_PORT, ORCHESTRATOR_PORT, GATEWAY_PORT };
+  const ports = { RPC_PORT: port("RPC_PORT", 8545), PG_PORT, PONDER_PORT, API_PORT, ORCHESTRATOR_PORT, GATEWAY_PORT, WEB_PORT };
   NODE_PORTS.forEach((p, i) => (ports[`CONSENSUS_PORT (+${i})`] = p));
   for (const [name, p] of Object.entries(ports)) {
     if (await portInUse(p)) throw new Error(`port ${p} (${name}) is already in use: is another npm start running? Stop it or set ${name.split(" ")[0]}`);
@@ -211,8 +272,25 @@ async function main() {
     until("the orchestrator", httpOk(`http://127.0.0.1:${ORCHESTRATOR_PORT}/health`), 60_000),
   ]);
 
+  const webDist = webBuild();
+  const WEB_URL = `http://127.0.0.1:${WEB_PORT}`;
+  if (webDist) {
+    log("starting the web app's server...");
+    start("web", process.execPath, ["--import", "tsx", path.join("web", "server.ts")], {
+      WEB_PORT: String(WEB_PORT),
+      WEB_HOST: "127.0.0.1",
+      NETWORK,
+      WEB_DIST: webDist,
+      WEB_API_URL: `http://127.0.0.1:${API_PORT}/graphql`,
+      WEB_ORCHESTRATOR_URL: `http://127.0.0.1:${ORCHESTRATOR_PORT}`,
+      WEB_RPC_URL: RPC_URL,
+    });
+    await until("the web server", httpOk(`${WEB_URL}/health`), 60_000);
+  }
+
   const read = (name) => JSON.parse(fs.readFileSync(path.join(root, "deployments", NETWORK, `${name}.json`), "utf8")).address;
   const rows = [
+    ...(webDist ? [["Web app (connect a wallet: MetaMask on chain 31337, or import a dev key below)", WEB_URL]] : []),
     ["GraphQL API (GraphiQL in a browser)", `http://127.0.0.1:${API_PORT}/graphql`],
     ["API health / readiness / metrics", `http://127.0.0.1:${API_PORT}/health  /ready  /metrics`],
     ["Orchestrator (OpenAI-style, signed queries)", `http://127.0.0.1:${ORCHESTRATOR_PORT}/v1/chat/completions  /v1/models`],
@@ -233,7 +311,8 @@ async function main() {
     [`renter's open escrow on the demo model`, null],
     ["demo provider (account 18: 8 launch models + demo)", 18],
   ];
-  const width = Math.max(...rows.map(([k]) => k.length), ...accounts.map(([k]) => k.length));
+  // The web app's long label (first row) does not widen the whole table.
+  const width = Math.max(...rows.slice(webDist ? 1 : 0).map(([k]) => k.length), ...accounts.map(([k]) => k.length));
   log(`ready: cold start took ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
   for (const [k, v] of rows) process.stdout.write(`  ${k.padEnd(width)}  ${v}\n`);
   process.stdout.write("\n  Local development accounts (publicly known keys: never use them on a real network)\n");

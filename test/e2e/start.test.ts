@@ -1,7 +1,8 @@
 /**
  * `npm start` as a user runs it (scripts/start.mjs, on the e2e network, its own ports and data directory): it
  * reports ready, the GraphQL API returns the eight launch listings (and the demo model's), a query through the
- * orchestrator is answered by the demo model and its charge shows in GraphQL once the committee settled it, Ctrl-C
+ * orchestrator is answered by the demo model and its charge shows in GraphQL once the committee settled it, the web
+ * app's server answers index.html and /config.json with the deployed marketplace, Ctrl-C
  * (SIGINT) leaves no process and no port behind, and a second start right after works and stops on SIGTERM.
  */
 import { after, describe, test } from "node:test";
@@ -17,7 +18,7 @@ import { RenterClient } from "../../workers/renter/client";
 import { account, domainOf, ROOT, waitFor } from "./harness";
 import { committeeDomain, RENTER } from "./usage";
 
-const PORTS = { RPC_PORT: 8646, PG_PORT: 54360, PONDER_PORT: 42210, API_PORT: 4510, CONSENSUS_PORT: 8821, ORCHESTRATOR_PORT: 8830, GATEWAY_PORT: 8831 };
+const PORTS = { RPC_PORT: 8646, PG_PORT: 54360, PONDER_PORT: 42210, API_PORT: 4510, CONSENSUS_PORT: 8821, ORCHESTRATOR_PORT: 8830, GATEWAY_PORT: 8831, WEB_PORT: 8832 };
 const ALL_PORTS = [...Object.values(PORTS), PORTS.CONSENSUS_PORT + 1, PORTS.CONSENSUS_PORT + 2, PORTS.CONSENSUS_PORT + 3];
 const DATA_DIR = path.join(ROOT, ".data-e2e", `start-${process.pid}`);
 let running: ChildProcess | undefined;
@@ -100,6 +101,16 @@ describe("npm start end to end", { timeout: 600_000 }, () => {
     try {
     console.log(`# cold start to ready: ${seconds} s (contracts already compiled)`);
     assert.match(output(), new RegExp(`http://127.0.0.1:${PORTS.API_PORT}/graphql`));
+    // The web app, first in the table: its page, and its configuration with the marketplace just deployed.
+    const web = `http://127.0.0.1:${PORTS.WEB_PORT}`;
+    assert.match(output().split("\n").find((l) => l.includes("Web app")) ?? "", new RegExp(`Web app .* ${web}$`), output());
+    const index = await fetch(`${web}/market`);
+    assert.equal(index.status, 200);
+    assert.match(await index.text(), /<script type="module"/);
+    const appConfig = (await (await fetch(`${web}/config.json`)).json()) as { chainId: number; contracts: { marketplace: string } };
+    const marketplace = JSON.parse(fs.readFileSync(path.join(ROOT, "deployments", "e2e", "ModelMarketplace.json"), "utf8")).address;
+    assert.equal(appConfig.chainId, 31337);
+    assert.equal(appConfig.contracts.marketplace, marketplace);
     const gql = async (query: string) => {
       const res = await fetch(`http://127.0.0.1:${PORTS.API_PORT}/graphql`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query }) });
       const body = (await res.json()) as { data?: any; errors?: unknown };
