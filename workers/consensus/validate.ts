@@ -2,8 +2,9 @@
  * A node's independent check of a usage report against chain state, before it signs anything: the escrow is open
  * and still chargeable (under the grace of the terms it opened with), the report charges units beyond those the
  * chain has accounted (reports are ordered by cumulative units alone), the charge fits the spend cap at the escrow's
- * fixed price, the escrow's renter signed an authorization covering the units (and the report commits to it), and
- * the listing's provider signed the report.
+ * fixed price, the escrow's renter (or a session key it authorized for the escrow, workers/shared/session-keys.ts)
+ * signed an authorization covering the units (and the report commits to it), and the listing's provider signed the
+ * report.
  */
 import type { Address } from "viem";
 import type { ChainReader, Escrow } from "../shared/chain";
@@ -12,6 +13,7 @@ import { ReportRejected } from "../shared/errors";
 import { recoverProvider, type UsageReport } from "../shared/usage-report";
 import { authorizationHash, resultDigestOf } from "../shared/authorization";
 import { recoverDigestSigner } from "../shared/recover";
+import { sessionKeysFor, type SessionKeyCache } from "../shared/session-keys";
 
 /** The marketplace counts an escrow's units in a uint64. */
 const MAX_UNITS = (1n << 64n) - 1n;
@@ -41,8 +43,9 @@ export class ChainClockOffset {
 /**
  * The renter's side: the report must charge for a request the escrow's renter signed, and no more units than that
  * signature allows. This is what stops a provider from over-reporting: its own signature proves nothing about usage.
+ * Returns the signer when it is not the renter (a session key still to be checked against the chain).
  */
-async function checkAuthorization(ctx: ChainReader, report: UsageReport, renter: Address): Promise<void> {
+function checkAuthorization(ctx: ChainReader, report: UsageReport, renter: Address): Address | undefined {
   const auth = report.authorization;
   if (auth.escrowId !== report.escrowId) {
     throw new ReportRejected("bad-authorization", `the authorization is for escrow ${auth.escrowId}, not ${report.escrowId}`);
@@ -55,9 +58,6 @@ async function checkAuthorization(ctx: ChainReader, report: UsageReport, renter:
   } catch {
     throw new ReportRejected("bad-authorization", "the renter's authorization signature does not parse");
   }
-  if (signer.toLowerCase() !== renter.toLowerCase()) {
-    throw new ReportRejected("bad-authorization", "the authorization is not signed by the escrow's renter", { renter, signer });
-  }
   if (report.cumulativeUnits > auth.maxCumulativeUnits) {
     throw new ReportRejected("over-authorized", `cumulative units ${report.cumulativeUnits} exceed the ${auth.maxCumulativeUnits} the renter authorized`, {
       authorized: auth.maxCumulativeUnits.toString(),
@@ -66,6 +66,26 @@ async function checkAuthorization(ctx: ChainReader, report: UsageReport, renter:
   if (resultDigestOf(digest, report.responseDigest) !== report.resultDigest.toLowerCase()) {
     throw new ReportRejected("digest-mismatch", "resultDigest does not commit to this authorization and response");
   }
+  return signer.toLowerCase() === renter.toLowerCase() ? undefined : signer;
+}
+
+/**
+ * An authorization not signed by the renter counts only if its signer is a session key of the escrow under the
+ * shared rule (authorized, and not revoked or the deadline within revokedAt + 600 s). A chain read at most per
+ * (escrow, key) and grace window, cached (workers/shared/session-keys.ts).
+ */
+async function checkSessionKey(sessionKeys: SessionKeyCache, report: UsageReport, renter: Address, signer: Address): Promise<void> {
+  const auth = report.authorization;
+  const verdict = await sessionKeys.checkAuthorization(auth.escrowId, signer, auth.deadline);
+  if (verdict.ok) return;
+  const why = verdict.reason === "revoked"
+    ? `it is signed by session key ${signer}, revoked at ${verdict.revokedAt}, and its deadline ${auth.deadline} is past revokedAt + 600 s`
+    : `it is signed by ${signer}, which is neither the escrow's renter nor one of its session keys`;
+  throw new ReportRejected("bad-authorization", `the authorization does not count: ${why}`, {
+    renter,
+    signer,
+    ...(verdict.reason === "revoked" ? { revokedAt: verdict.revokedAt.toString() } : {}),
+  });
 }
 
 /**
@@ -102,11 +122,17 @@ export function checkAgainstEscrow(escrow: Escrow, lastChargeAt: bigint, now: bi
 }
 
 /**
- * What only signatures can prove: the escrow's renter authorized the request and these units, and the listing's
- * provider signed the report. This is what a node's attestation vouches for; the chain checks the rest.
+ * What only signatures can prove: the escrow's renter (or one of its session keys) authorized the request and these
+ * units, and the listing's provider signed the report. This is what a node's attestation vouches for; the chain checks the rest.
  */
-export async function checkSignatures(ctx: ChainReader, report: UsageReport, renter: Address, provider: Address): Promise<void> {
-  await checkAuthorization(ctx, report, renter);
+export async function checkSignatures(
+  ctx: ChainReader,
+  report: UsageReport,
+  renter: Address,
+  provider: Address,
+  sessionKeys: SessionKeyCache = sessionKeysFor(ctx),
+): Promise<void> {
+  const sessionSigner = checkAuthorization(ctx, report, renter);
   let signer: string;
   try {
     signer = await recoverProvider(ctx.domain, report);
@@ -119,4 +145,6 @@ export async function checkSignatures(ctx: ChainReader, report: UsageReport, ren
       signer,
     });
   }
+  // Last, once everything local holds: only a report the listing's provider signed can make a node read the chain.
+  if (sessionSigner) await checkSessionKey(sessionKeys, report, renter, sessionSigner);
 }

@@ -3,7 +3,9 @@
  *   1. parses the body (400), the renter's authorization for exactly these bytes (401) and the renter's latest
  *      acknowledgement of usage received (X-PRSM-Acknowledgement, optional; 400 if malformed, 401 if not the
  *      renter's),
- *   2. checks the escrow on chain: open, not expired, for a listing this gateway serves, signed by its renter,
+ *   2. checks the escrow on chain: open, not expired, for a listing this gateway serves, signed by its renter or by
+ *      a session key the renter authorized for it (workers/shared/session-keys.ts: not revoked, or the deadline
+ *      within revokedAt + 600 s, and in any case a deadline at most 300 s away),
  *   3. refuses (402 `acknowledgement-required`) when the usage it reported beyond the renter's latest
  *      acknowledgement (or the chain's accounted units) exceeds its credit window: a renter that stops
  *      acknowledging stops being served, so at most the window plus one query is at stake,
@@ -29,6 +31,7 @@ import { readEscrow, readListing, type ChainContext, type Escrow, type Listing }
 import { ChainClock } from "../shared/clock";
 import { BadRequest, PaymentRequired, Unauthorized, WorkerError } from "../shared/errors";
 import { lastChargeAt as lastChargeOf } from "../shared/terms-cache";
+import { MAX_SESSION_AUTHORIZATION_SECONDS, sessionKeysFor, type SessionKeyCache } from "../shared/session-keys";
 import { ACKNOWLEDGEMENT_HEADER, parseAcknowledgementHeader, recoverReceiptSigner, type UsageReceipt } from "../shared/receipt";
 import { errorReply, type Reply } from "../shared/http";
 import type { Logger } from "../shared/logger";
@@ -61,6 +64,7 @@ export function meter(unit: number, result: BackendResult, elapsedMs: number): b
 
 export class ProviderGateway {
   private readonly clock: ChainClock;
+  private readonly sessionKeys: SessionKeyCache;
   readonly provider: Address;
 
   constructor(
@@ -73,6 +77,7 @@ export class ProviderGateway {
     private readonly options: GatewayOptions = { creditWindowUnits: DEFAULT_CREDIT_WINDOW_UNITS },
   ) {
     this.clock = new ChainClock(ctx);
+    this.sessionKeys = sessionKeysFor(ctx);
     this.provider = ctx.account.address;
   }
 
@@ -156,15 +161,31 @@ export class ProviderGateway {
     } catch {
       throw new Unauthorized("the authorization signature does not parse");
     }
-    if (signer.toLowerCase() !== escrow.renter.toLowerCase()) {
-      throw new Unauthorized(`the authorization is signed by ${signer}, not by escrow ${auth.escrowId}'s renter`);
-    }
+    if (signer.toLowerCase() !== escrow.renter.toLowerCase()) await this.checkSessionKey(auth, escrow, signer, now);
     if (escrow.status !== 1) throw new PaymentRequired("escrow-not-open", `escrow ${auth.escrowId} is closed`);
     if (now > escrow.expiresAt) throw new PaymentRequired("escrow-expired", `escrow ${auth.escrowId} expired at ${escrow.expiresAt}`);
     return escrow;
   }
 
-  /** An acknowledgement counts only if the escrow's renter signed it (it is a receipt the provider can charge). */
+  /**
+   * An authorization signed by someone other than the renter counts only if the signer is a session key of the
+   * escrow (authorized, and not revoked or the deadline within revokedAt + 600 s) and its deadline is at most 300 s
+   * away: whatever is served on it was served before any revocation R plus this cache's age, so its deadline
+   * D <= S + 300 < R + 600 and the nodes still attest it.
+   */
+  private async checkSessionKey(auth: UsageAuthorization, escrow: Escrow, signer: Address, now: bigint): Promise<void> {
+    const notRenter = `the authorization is signed by ${signer}, not by escrow ${auth.escrowId}'s renter ${escrow.renter}`;
+    if (auth.deadline > now + MAX_SESSION_AUTHORIZATION_SECONDS) {
+      throw new Unauthorized(`${notRenter}; an authorization signed by a session key may run at most ${MAX_SESSION_AUTHORIZATION_SECONDS} s (deadline ${auth.deadline}, chain time ${now})`);
+    }
+    const verdict = await this.sessionKeys.checkAuthorization(auth.escrowId, signer, auth.deadline);
+    if (!verdict.ok) throw new Unauthorized(`${notRenter}, and ${verdict.message}`);
+  }
+
+  /**
+   * An acknowledgement counts only if the escrow's renter or a key ever authorized for the escrow (revoked or not)
+   * signed it: it is a receipt the provider can charge, and chargeWithReceipt accepts exactly those signers.
+   */
   private async checkAcknowledgement(ack: UsageReceipt, escrow: Escrow): Promise<void> {
     let signer: Address;
     try {
@@ -172,8 +193,9 @@ export class ProviderGateway {
     } catch {
       throw new Unauthorized("the acknowledgement signature does not parse");
     }
-    if (signer.toLowerCase() !== escrow.renter.toLowerCase()) {
-      throw new Unauthorized(`the acknowledgement is signed by ${signer}, not by escrow ${ack.escrowId}'s renter`);
+    if (signer.toLowerCase() === escrow.renter.toLowerCase()) return;
+    if (!(await this.sessionKeys.everAuthorized(ack.escrowId, signer))) {
+      throw new Unauthorized(`the acknowledgement is signed by ${signer}, which is neither escrow ${ack.escrowId}'s renter ${escrow.renter} nor one of its session keys`);
     }
   }
 

@@ -29,9 +29,13 @@ import {
   type UsageAuthorization,
 } from "../shared/authorization";
 import { ACKNOWLEDGEMENT_HEADER, formatAcknowledgementHeader, signReceipt, type UsageReceipt } from "../shared/receipt";
+import { MAX_SESSION_AUTHORIZATION_SECONDS } from "../shared/session-keys";
 import { parseReport, recoverProvider, type UsageReport } from "../shared/usage-report";
 import { openStream } from "../shared/http-client";
 import { MAX_STREAM_BYTES, RECEIPT_EVENT, SseParser } from "../shared/sse";
+
+/** A session key's authorizations: a minute within what gateways accept (workers/shared/session-keys.ts). */
+const SESSION_DEADLINE_SECONDS = MAX_SESSION_AUTHORIZATION_SECONDS - 60n;
 
 /** How long a receipt stays chargeable: longer than any escrow can run plus its grace (the chain bounds both). */
 const RECEIPT_LIFETIME_SECONDS = 7n * 365n * 24n * 3600n;
@@ -64,6 +68,13 @@ export interface QueryHints {
 export interface RenterClientOptions {
   budgetUnits?: bigint;
   deadlineSeconds?: number;
+  /**
+   * The account is a session key the escrows' renter authorized (IMarketplaceSessionKeys), not the renter itself.
+   * Nothing else changes (the client never compares its address with the escrow's renter), but gateways serve a
+   * session key's authorization only if its deadline is at most MAX_SESSION_AUTHORIZATION_SECONDS away, so
+   * deadlines are capped a minute below that, leaving room for clock differences.
+   */
+  sessionKey?: boolean;
   chainNow?: () => Promise<bigint>;
   /** The marketplace's EIP-712 domain: acknowledgements are signed in it. */
   marketplaceDomain: TypedDataDomain;
@@ -217,7 +228,9 @@ export class RenterClient {
 
   async authorize(path: string, body: string, escrowIds: bigint[], budget: bigint): Promise<UsageAuthorization[]> {
     const now = this.options.chainNow ? await this.options.chainNow() : BigInt(Math.floor(Date.now() / 1000));
-    const deadline = now + BigInt(this.options.deadlineSeconds ?? 300);
+    let seconds = BigInt(this.options.deadlineSeconds ?? 300);
+    if (this.options.sessionKey && seconds > SESSION_DEADLINE_SECONDS) seconds = SESSION_DEADLINE_SECONDS;
+    const deadline = now + seconds;
     const digest = requestDigest(path, body);
     return Promise.all(
       escrowIds.map((escrowId) => {
