@@ -65,12 +65,12 @@ interface EscrowRow {
 const ACCOUNT_QUERY = /* GraphQL */ `
   query AccountPage($address: String!) {
     account(address: $address) { address balance votes delegate }
-    escrows(where: { renter: $address }, orderBy: openedAt, orderDirection: desc, limit: 50) {
+    escrows(where: { renter: $address }, orderBy: openedAt, orderDirection: desc, limit: 25) {
       items {
         id listingId provider deposit spendCap pricePerUnit expiresAt charged remaining units status refund closedBy openedAt closedAt
         listing { name vendor unit }
         rating { score }
-        charges(limit: 20) {
+        charges(limit: 10) {
           id chargeId amount units attested status disputableUntil timestamp txHash batchId batchIndex
           dispute { resolved bond resolveBy paidToProvider byDefault }
         }
@@ -151,30 +151,28 @@ function Escrows({ address }: { address: string }) {
   const items = data.data.escrows.items;
   const open = items.filter((e) => e.status === "open");
   const closed = items.filter((e) => e.status !== "open");
+  // One keyed list (open ones first), so an escrow that closes moves without losing its card's state.
+  const shown = [...open, ...(showClosed ? closed : [])];
   return (
-    <>
-      <section className="card" data-testid="open-escrows">
-        <h2>Open escrows ({open.length})</h2>
-        {open.length === 0 && (
-          <p className="muted">
-            No open escrows. <a href="#/">Rent a model on the market</a>.
-          </p>
-        )}
-        {open.map((e) => (
-          <EscrowCard key={e.id} escrow={e} />
-        ))}
-      </section>
-      <section className="card" data-testid="closed-escrows">
-        <h2>
-          Closed escrows ({closed.length}){" "}
+    <section className="card" data-testid="escrows">
+      <h2>
+        Escrows: <span data-testid="open-count">{open.length} open</span>, <span data-testid="closed-count">{closed.length} closed</span>{" "}
+        {closed.length > 0 && (
           <button type="button" className="link" onClick={() => setShowClosed((s) => !s)}>
-            {showClosed ? "hide" : "show"}
+            {showClosed ? "hide closed" : "show closed"}
           </button>
-        </h2>
-        {closed.length === 0 && <p className="muted">None yet.</p>}
-        {showClosed && closed.map((e) => <EscrowCard key={e.id} escrow={e} />)}
-      </section>
-    </>
+        )}
+      </h2>
+      {items.length === 0 && (
+        <p className="muted">
+          No escrows yet. <a href="#/">Rent a model on the market</a>.
+        </p>
+      )}
+      {items.length === 25 && <p className="muted small">The 25 most recent escrows.</p>}
+      {shown.map((e) => (
+        <EscrowCard key={e.id} escrow={e} />
+      ))}
+    </section>
   );
 }
 
@@ -343,7 +341,7 @@ function Charges({ escrow: e, disputeBond, now }: { escrow: EscrowRow; disputeBo
   if (e.charges.length === 0) return <p className="muted">No charges yet.</p>;
   return (
     <details open={e.charges.some((c) => c.status === "pending" || c.status === "disputed")}>
-      <summary>Charges ({e.charges.length}{e.charges.length === 20 ? "+" : ""})</summary>
+      <summary>Charges ({e.charges.length}{e.charges.length === 10 ? ", the first 10" : ""})</summary>
       <table className="charges" data-testid={`charges-${e.id}`}>
         <thead>
           <tr>
