@@ -5,6 +5,7 @@
  */
 import { useQuery } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
+import { formatUnits } from "viem";
 import { useConfig, useConnection } from "wagmi";
 import { marketplaceAbi, tokenAbi } from "../lib/abi";
 import { currentConfig } from "../lib/config";
@@ -36,7 +37,7 @@ export function RentForm({ listing }: { listing: ListingRow }) {
   const [deposit, setDeposit] = useState("5");
   const [spendCap, setSpendCap] = useState("");
   const [duration, setDuration] = useState(86_400);
-  const [maxPrice, setMaxPrice] = useState(() => formatFtns(listing.pricePerUnit, 18, false).replace(/,/g, ""));
+  const [maxPrice, setMaxPrice] = useState(() => formatUnits(BigInt(listing.pricePerUnit), 18));
   const [step, setStep] = useState<RentStep>();
   const [error, setError] = useState<string>();
 

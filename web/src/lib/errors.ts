@@ -146,6 +146,7 @@ export function explain(error: unknown): string {
       return MESSAGES.exhausted;
     }
     if (error.status === 429) return MESSAGES.rateLimited;
+    if (error.code === "no-candidate") return "No provider serves this escrow right now: its listing may be paused, or the escrow expired or closed.";
     if (error.status === 401) return `The provider refused this escrow's authorization (${firstLine(error.message)}). If you revoked this browser's session key, open a new escrow.`;
     if (error.status === 0 || error.status === 502 || error.status === 503 || error.status === 504) {
       return error.code === "api-down" ? "The PRSM orchestrator is not reachable right now; try again in a moment." : `No provider could answer right now: ${firstLine(error.message)}`;

@@ -281,6 +281,8 @@ export async function createRenter(wagmi: Config, session: StoredSession): Promi
   const renter = new RenterClient(privateKeyToAccount(session.privateKey), committee, orchestratorBase(config), {
     budgetUnits: QUERY_BUDGET_UNITS,
     deadlineSeconds: AUTH_DEADLINE_SECONDS,
+    // The account is the escrow's session key: deadlines stay within what gateways accept from one.
+    sessionKey: true,
     marketplaceDomain: marketplace,
     chainNow: () => chainNow(client),
     // Read from the chain, never believed from the answer: the unit and the provider of each escrow's listing.
