@@ -9,8 +9,8 @@
 //   5. four consensus nodes (the local committee's accounts 14-17)
 //   6. the demo provider's gateway (wink-nlp model, account 18) and the orchestrator
 //   7. the GraphQL API (with GraphiQL)
-//   8. the web app: built with vite into web/dist when that is missing or older than web/src, web/index.html or
-//      web/vite.config.ts (WEB_DIST=<dir> serves a build as it is), and its server (web/server.ts), same-origin with
+//   8. the web app: built with vite into web/dist when that is missing or older than web/src, web/index.html,
+//      web/vite.config.ts or the workers/ code it bundles (WEB_DIST=<dir> serves a build as it is), and its server (web/server.ts), same-origin with
 //      the API and the orchestrator
 // then one table of URLs (the web app's first), accounts and commands. Ctrl-C or SIGTERM stops every child by PID and Postgres; a child
 // that dies stops the rest. Ports: RPC_PORT 8545, PG_PORT 54320, PONDER_PORT 42069, API_PORT 4000, CONSENSUS_PORT
@@ -134,7 +134,11 @@ function webBuild() {
     log("no web app sources (web/index.html): not serving the web app");
     return undefined;
   }
-  const sources = Math.max(...["src", "public", "index.html", "vite.config.ts"].map((f) => newestMtime(path.join(WEB_DIR, f))));
+  // The app also bundles the renter's client and the shared formats it uses (workers/renter, workers/shared).
+  const sources = Math.max(
+    ...["src", "public", "index.html", "vite.config.ts"].map((f) => newestMtime(path.join(WEB_DIR, f))),
+    ...["renter", "shared"].map((d) => newestMtime(path.join(root, "workers", d))),
+  );
   const built = newestMtime(path.join(dist, "index.html"));
   if (built > sources) return dist;
   log(built === 0 ? "building the web app (vite; web/dist is missing)..." : "building the web app (vite; web/dist is older than its sources)...");
