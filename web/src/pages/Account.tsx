@@ -15,8 +15,7 @@ import { currentConfig } from "../lib/config";
 import { useGql } from "../lib/graphql";
 import { formatFtns, formatRelative, formatTime, formatUsd, shortAddress, unitName } from "../lib/format";
 import { loadSession, updateSession } from "../lib/session";
-import { useTx } from "../lib/tx";
-import { NeedsWallet, PayoutsPanel, TxLine, seconds, useApproveThen, useChainNow, useMe } from "./account/shared";
+import { NeedsWallet, useNextBlockTx, PayoutsPanel, TxLine, seconds, useApproveThen, useChainNow, useMe } from "./account/shared";
 
 interface DisputeRow {
   resolved: boolean;
@@ -189,8 +188,8 @@ function EscrowCard({ escrow: e }: { escrow: EscrowRow }) {
     args: termsId !== undefined ? [termsId] : undefined,
     query: { enabled: termsId !== undefined, staleTime: Infinity },
   });
-  const close = useTx();
-  const rate = useTx();
+  const close = useNextBlockTx();
+  const rate = useNextBlockTx();
   const [score, setScore] = useState(5);
 
   // The chain is authoritative (the indexer may be a block behind right after a transaction).
@@ -308,7 +307,7 @@ function SessionKey({ escrowId }: { escrowId: string }) {
     args: key ? [BigInt(escrowId), key] : undefined,
     query: { enabled: !!key, retry: false },
   });
-  const tx = useTx();
+  const tx = useNextBlockTx();
   if (!key) return null;
   const [authorized, revokedAt] = state.data ?? [undefined, undefined];
   const revoked = (revokedAt !== undefined && revokedAt > 0) || tx.status === "confirmed";

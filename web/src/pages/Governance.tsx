@@ -21,8 +21,8 @@ import { governorAbi, marketplaceAbi, tokenAbi } from "../lib/abi";
 import { currentConfig } from "../lib/config";
 import { subscribe, useGql } from "../lib/graphql";
 import { formatFtns, formatRelative, formatTime, shortAddress } from "../lib/format";
-import { useTx } from "../lib/tx";
-import { NeedsWallet, TxLine, useChainNow, useMe } from "./account/shared";
+import { NeedsWallet, useNextBlockTx, TxLine, useChainNow, useMe } from "./account/shared";
+import { proposalState } from "../../../indexer/lib/proposal-state";
 import { PARAM_SETTERS, defaultDescription, describeAction, encodeParam, formatParam, parseParam } from "./governance/params";
 
 // ------------------------------------------------------------------------------------------------ data
@@ -91,6 +91,33 @@ const SUPPORT = [
   { value: 2, key: "abstain", label: "Abstain" },
 ] as const;
 const SUPPORT_NAME: Record<number, string> = { 0: "Against", 1: "For", 2: "Abstain" };
+
+/** States only a transaction can reach: the chain's word is final (the indexer may be a block behind). */
+const SETTLED = new Set(["Canceled", "Queued", "Expired", "Executed"]);
+
+/**
+ * The state a transaction sent now would meet. The chain's `state()` is as of the latest block, and a local chain
+ * mines only on demand, so a proposal whose voting opened seconds ago still reads Pending there although a vote sent
+ * now lands in a block past its snapshot. So: the chain's word for what only transactions change (queued, executed,
+ * canceled, expired), else the indexer's own derivation (indexer/lib/proposal-state.ts, the rules of `state()`) at
+ * the next block's estimated time, with the chain's deadline (late-quorum extensions included).
+ */
+function effectiveState(chain: string | undefined, p: ProposalRow, deadline: bigint | undefined, now: number, timestamps: boolean): string {
+  if (chain && (SETTLED.has(chain) || !timestamps)) return chain;
+  const voteEnd = deadline !== undefined && deadline > BigInt(p.voteEnd) ? deadline : BigInt(p.voteEnd);
+  return proposalState(
+      {
+        lifecycle: p.lifecycle,
+        voteStart: BigInt(p.voteStart),
+        voteEnd,
+        forWeight: BigInt(p.tally.forWeight),
+        againstWeight: BigInt(p.tally.againstWeight),
+        abstainWeight: BigInt(p.tally.abstainWeight),
+        quorum: BigInt(p.tally.quorum),
+      },
+      BigInt(now),
+    );
+}
 
 /** Quadratic units carry 9 decimals (sqrt of 18-decimal raw FTNS). */
 export function formatQuadratic(value: bigint | string | undefined): string {
@@ -196,7 +223,7 @@ function VotingPower() {
   const delegate = useReadContract({ address: config.contracts.token, abi: tokenAbi, functionName: "delegates", args: address ? [address] : undefined, query: { enabled: !!address } });
   const participant = useReadContract({ address: config.contracts.governor, abi: governorAbi, functionName: "isParticipant", args: address ? [address] : undefined, query: { enabled: !!address } });
   const threshold = useReadContract({ address: config.contracts.governor, abi: governorAbi, functionName: "proposalThreshold" });
-  const tx = useTx();
+  const tx = useNextBlockTx();
   const [to, setTo] = useState("");
 
   const zero = "0x0000000000000000000000000000000000000000";
@@ -285,7 +312,7 @@ function ProposalCard({ proposal: p, onChanged }: { proposal: ProposalRow; onCha
   const now = useChainNow();
   const timestamps = useClockIsTimestamp();
   const id = BigInt(p.id);
-  const tx = useTx();
+  const tx = useNextBlockTx();
   const [reason, setReason] = useState("");
 
   const chainState = useReadContract({ address: config.contracts.governor, abi: governorAbi, functionName: "state", args: [id], query: { refetchInterval: 5_000 } });
@@ -309,8 +336,12 @@ function ProposalCard({ proposal: p, onChanged }: { proposal: ProposalRow; onCha
     args: address ? [address, snapshot] : undefined,
     query: { enabled: !!address && snapshotPast, retry: false },
   });
+  // Before the chain has a block past the snapshot, getPastVotes cannot answer: today's votes are the estimate.
+  const currentVotes = useReadContract({ address: config.contracts.token, abi: tokenAbi, functionName: "getVotes", args: address ? [address] : undefined, query: { enabled: !!address && pastVotes.data === undefined } });
+  const votesAtSnapshot = pastVotes.data ?? currentVotes.data;
 
-  const stateName = chainState.data !== undefined ? STATES[chainState.data] ?? p.state : p.state;
+  const deadline = useReadContract({ address: config.contracts.governor, abi: governorAbi, functionName: "proposalDeadline", args: [id], query: { refetchInterval: 15_000 } });
+  const stateName = effectiveState(chainState.data !== undefined ? STATES[chainState.data] : p.state, p, deadline.data, now, timestamps);
   const forW = BigInt(p.tally.forWeight);
   const againstW = BigInt(p.tally.againstWeight);
   const abstainW = BigInt(p.tally.abstainWeight);
@@ -351,9 +382,10 @@ function ProposalCard({ proposal: p, onChanged }: { proposal: ProposalRow; onCha
       timestamps && regTimepoint.data !== undefined ? formatTime(regTimepoint.data) : `timepoint ${regTimepoint.data}`
     }, one second before its creation), so the governor would refuse your vote: only participants registered by then vote on it. Registering now counts for later proposals.`;
   else if (stateName === "Pending") eligibility = `Voting opens at the snapshot; the votes delegated to you then are what counts.`;
-  else if (active && pastVotes.data === 0n)
+  else if (active && votesAtSnapshot === 0n)
     eligibility = "No votes were delegated to you at this proposal's snapshot, so your vote would count 0. Delegate (to yourself) before a proposal's snapshot for your FTNS to count.";
-  else if (active && pastVotes.data !== undefined) eligibility = `Your vote counts ${formatQuadratic(isqrt(pastVotes.data))} quadratic units (the square root of ${formatFtns(pastVotes.data)} delegated to you at the snapshot).`;
+  else if (active && votesAtSnapshot !== undefined)
+    eligibility = `Your vote counts ${formatQuadratic(isqrt(votesAtSnapshot))} quadratic units (the square root of ${formatFtns(votesAtSnapshot)} delegated to you at the snapshot).`;
 
   return (
     <article className="card proposal" data-testid={`proposal-${p.id}`}>
@@ -471,7 +503,7 @@ function ProposeForm({ onProposed }: { onProposed: (id: string) => void }) {
   const [description, setDescription] = useState("");
   const [edited, setEdited] = useState(false);
   const [created, setCreated] = useState<string | undefined>();
-  const tx = useTx();
+  const tx = useNextBlockTx();
   const param = PARAM_SETTERS.find((s) => s.setter === setterName)!;
   const current = useReadContract({ address: config.contracts.marketplace, abi: marketplaceAbi, functionName: param.view });
   const threshold = useReadContract({ address: config.contracts.governor, abi: governorAbi, functionName: "proposalThreshold" });

@@ -12,8 +12,7 @@ import { marketplaceAbi } from "../lib/abi";
 import { currentConfig } from "../lib/config";
 import { useGql } from "../lib/graphql";
 import { formatFtns, formatRelative, formatTime, formatUsd, listingStatus, parseFtns, shortAddress, unitName } from "../lib/format";
-import { useTx } from "../lib/tx";
-import { NeedsWallet, PayoutsPanel, TxLine, seconds, useApproveThen, useChainNow, useMe } from "./account/shared";
+import { NeedsWallet, useNextBlockTx, PayoutsPanel, TxLine, seconds, useApproveThen, useChainNow, useMe } from "./account/shared";
 import { MAX_METADATA_BYTES, UNITS, encodeMetadata, metadataDocument, validateMetadata } from "./provide/metadata";
 
 const FALLBACK_CATEGORIES = ["language", "image", "code", "speech", "embedding", "other"];
@@ -247,10 +246,10 @@ function ListingCard({ listing: l }: { listing: MyListing }) {
   const chain = useReadContract({ address: config.contracts.marketplace, abi: marketplaceAbi, functionName: "getListing", args: [id], query: { refetchInterval: 10_000 } });
   const minBond = useReadContract({ address: config.contracts.marketplace, abi: marketplaceAbi, functionName: "minProviderBond" });
   const unbondingDelay = useReadContract({ address: config.contracts.marketplace, abi: marketplaceAbi, functionName: "unbondingDelay" });
-  const priceTx = useTx();
-  const statusTx = useTx();
+  const priceTx = useNextBlockTx();
+  const statusTx = useNextBlockTx();
   const bondTx = useApproveThen();
-  const withdrawTx = useTx();
+  const withdrawTx = useNextBlockTx();
   const [price, setPrice] = useState("");
   const [addBond, setAddBond] = useState("");
   const [confirmDelist, setConfirmDelist] = useState(false);
@@ -436,7 +435,7 @@ function OpenEscrows({ listingId, onClosed }: { listingId: string; onClosed: () 
 
 function EndEscrow({ escrow: e, onClosed }: { escrow: { id: string; renter: string; remaining: string; expiresAt: string }; onClosed: () => void }) {
   const config = currentConfig();
-  const tx = useTx();
+  const tx = useNextBlockTx();
   return (
     <li>
       Escrow {e.id} of {shortAddress(e.renter)}: {formatFtns(e.remaining)} left, expires {formatTime(e.expiresAt)}{" "}

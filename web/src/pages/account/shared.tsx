@@ -11,19 +11,23 @@ import { formatFtns, formatUsd } from "../../lib/format";
 import { useTx, type TxRequest, type TxState } from "../../lib/tx";
 
 /**
- * The time the next block will have, as well as the browser can tell (seconds): the latest block's timestamp, or the
- * wall clock when it is later (a local chain mines only on demand; its next block is stamped at least the wall clock).
- * Ticks every second so that countdowns and "closable after" buttons enable themselves.
+ * The time the next block will have, as well as the browser can tell (seconds). A chain's clock need not be the
+ * wall clock (a local chain mines on demand and may have been moved ahead with evm_increaseTime), so the pending
+ * block's timestamp, polled every few seconds, gives the chain's offset from the wall clock; the latest block's
+ * timestamp is the floor. Without a pending block (some RPCs answer none) the wall clock stands in. Ticks every
+ * second so that countdowns and "closable after" buttons enable themselves.
  */
 export function useChainNow(): number {
-  const block = useBlock({ watch: true, query: { refetchInterval: 5_000 } });
-  const [wall, setWall] = useState(() => Math.floor(Date.now() / 1000));
+  const latest = useBlock({ watch: true, query: { refetchInterval: 5_000 } });
+  const pending = useBlock({ blockTag: "pending", query: { refetchInterval: 5_000, retry: false } });
+  const [wall, setWall] = useState(() => Date.now() / 1000);
   useEffect(() => {
-    const timer = setInterval(() => setWall(Math.floor(Date.now() / 1000)), 1_000);
+    const timer = setInterval(() => setWall(Date.now() / 1000), 1_000);
     return () => clearInterval(timer);
   }, []);
-  const chain = block.data ? Number(block.data.timestamp) : 0;
-  return Math.max(chain, wall);
+  const floor = latest.data ? Number(latest.data.timestamp) : 0;
+  const offset = pending.data?.timestamp && pending.dataUpdatedAt ? Number(pending.data.timestamp) - pending.dataUpdatedAt / 1000 : 0;
+  return Math.floor(Math.max(floor, wall + offset));
 }
 
 /** The connected address (lower case for GraphQL filters) or undefined. */
@@ -81,7 +85,7 @@ export function PayoutsPanel({ title = "Payouts" }: { title?: string }) {
     args: address ? [address] : undefined,
     query: { enabled: !!address, refetchInterval: 10_000 },
   });
-  const tx = useTx();
+  const tx = useNextBlockTx();
   const amount = payout.data ?? 0n;
   return (
     <section className="card" data-testid="payouts">
@@ -131,11 +135,28 @@ export function seconds(value: bigint | number | string | undefined): string {
 }
 
 /**
+ * useTx() whose simulation runs against the pending block (`blockTag: "pending"`) rather than the latest one. What
+ * these pages send often depends on time (voting opened, the escrow expired, the dispute window, unbonding), and a
+ * chain that mines only on demand (the local one) stamps its latest block long before the block the transaction
+ * will land in: simulated at "latest", a vote on a proposal whose voting opened after the last block reads as
+ * "voting has not started" although the transaction itself would succeed.
+ */
+export function useNextBlockTx() {
+  const tx = useTx();
+  const sendNow = tx.send;
+  const send = useCallback(
+    (request: TxRequest, options?: Parameters<typeof sendNow>[1]) => sendNow({ ...request, blockTag: "pending" } as TxRequest, options),
+    [sendNow],
+  );
+  return { ...tx, send };
+}
+
+/**
  * One button's worth of "approve the marketplace for `amount` FTNS if its allowance is short, then send `request`"
  * (list, addBond and disputeCharge pull FTNS from the caller). Both transactions go through the same useTx state.
  */
 export function useApproveThen() {
-  const tx = useTx();
+  const tx = useNextBlockTx();
   const send = tx.send;
   const wagmiConfig = useConfig();
   const { address } = useMe();
