@@ -215,7 +215,7 @@ function ListForm() {
         <TxLine tx={tx} testId="list-status" done={listed ? `Listed as listing ${listed}.` : "Listed."} />
         {listed && (
           <p data-testid="list-done">
-            <a href={`#/listing/${listed}`}>See listing {listed} on the market</a>. Point your gateway at it (<code>LISTING_IDS={listed}</code>) so the orchestrator
+            <a href={`#/listing/${listed}`}>See listing {listed} on the market</a>. Point your gateway at it (<code>GATEWAY_LISTINGS={listed}</code>) so the orchestrator
             routes renters to you.
           </p>
         )}
