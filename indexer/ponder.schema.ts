@@ -267,6 +267,23 @@ export const rating = onchainTable(
   (t) => ({ timestampIdx: index().on(t.timestamp, t.escrowId), listingIdx: index().on(t.listingId, t.timestamp, t.escrowId) }),
 );
 
+/**
+ * Session keys a renter authorized for an escrow (IMarketplaceSessionKeys). A key is authorized at most once per
+ * escrow; `revokedAt` is set once revoked (authorizations count off chain until revokedAt + 600 s; receipts it
+ * signed stay chargeable).
+ */
+export const sessionKey = onchainTable(
+  "session_key",
+  (t) => ({
+    id: t.text().primaryKey(),
+    escrowId: t.bigint().notNull(),
+    key: t.hex().notNull(),
+    authorizedAt: t.bigint().notNull(),
+    revokedAt: t.bigint(),
+  }),
+  (t) => ({ escrowIdx: index().on(t.escrowId, t.id), keyIdx: index().on(t.key, t.id) }),
+);
+
 // ---------------------------------------------------------------- federation committee
 export const committeeMember = onchainTable(
   "committee_member",

@@ -388,6 +388,24 @@ ponder.on("ModelMarketplace:Withdrawn", async ({ event, context }) => {
   await recordEvent(context.db, C, "Withdrawn", event);
 });
 
+/** One row per (escrow, key): `${escrowId}-${key}` (a key is authorized at most once per escrow). */
+const sessionKeyId = (escrowId: bigint, key: string) => `${escrowId}-${key.toLowerCase()}`;
+
+ponder.on("ModelMarketplace:SessionKeyAuthorized", async ({ event, context }) => {
+  const { escrowId, key } = event.args;
+  await context.db
+    .insert(schema.sessionKey)
+    .values({ id: sessionKeyId(escrowId, key), escrowId, key, authorizedAt: event.block.timestamp })
+    .onConflictDoNothing();
+  await recordEvent(context.db, C, "SessionKeyAuthorized", event);
+});
+
+ponder.on("ModelMarketplace:SessionKeyRevoked", async ({ event, context }) => {
+  const { escrowId, key, revokedAt } = event.args;
+  await context.db.update(schema.sessionKey, { id: sessionKeyId(escrowId, key) }).set({ revokedAt: BigInt(revokedAt) });
+  await recordEvent(context.db, C, "SessionKeyRevoked", event);
+});
+
 for (const name of [
   "ProtocolFeeUpdated", "TreasuryUpdated", "MinProviderBondUpdated", "DisputeWindowUpdated",
   "UnbondingDelayUpdated", "SettlementGraceUpdated", "AttestationVerifierUpdated", "RoleGranted", "RoleRevoked",
