@@ -24,7 +24,7 @@ export const MESSAGES = {
   wrongChain: "Your wallet is on another network than PRSM's. Switch networks and try again.",
   apiDown: "The PRSM API is not reachable right now. Check your connection; the page retries by itself.",
   rateLimited: "Too many requests in a short time. Wait a few seconds and try again.",
-  exhausted: "This escrow's spend cap is used up: open a new escrow or close this one to get the rest of the deposit back.",
+  exhausted: "This escrow's spend cap is used up (what is left cannot pay for this message): open a new escrow, or close this one to get the rest of the deposit back.",
   notConnected: "Connect a wallet first.",
 } as const;
 
