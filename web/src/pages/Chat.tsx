@@ -15,7 +15,7 @@ import { marketplaceAbi } from "../lib/abi";
 import { currentConfig } from "../lib/config";
 import { explain, MESSAGES, ServiceError } from "../lib/errors";
 import { formatFtns, formatRelative, formatTime, formatUsd, shortAddress, unitName } from "../lib/format";
-import { useGql } from "../lib/graphql";
+import { subscribe, useGql } from "../lib/graphql";
 import { CHARGE_FIELDS, ESCROW_FIELDS, type ChargeRow, type EscrowRow } from "../lib/queries";
 import {
   authorizeNewKey,
@@ -95,6 +95,13 @@ export default function ChatPage({ escrowId }: { escrowId: string }) {
   useEffect(() => {
     listRef.current?.scrollTo({ top: listRef.current.scrollHeight });
   }, [messages]);
+
+  // Each newly indexed block refreshes the escrow and its charges (the 2 s polling stays as the fallback).
+  const refetchEscrow = q.refetch;
+  useEffect(() => {
+    if (!valid) return;
+    return subscribe<{ newBlock: { number: string } }>("subscription { newBlock { number timestamp } }", {}, () => void refetchEscrow());
+  }, [valid, refetchEscrow]);
 
   if (!valid) return <ErrorMessage error={`"${escrowId}" is not an escrow number.`} />;
 
