@@ -252,6 +252,14 @@ test("rent and chat: one signature opens an escrow, three streamed answers, sett
   assert.ok((await rows.count()) >= 1);
   await shot(page, "market-search");
   await page.getByLabel("Search by name").fill("");
+  // Filters: one category, then a maximum price (the launch plan's cheapest token listings cost at most 0.00001).
+  await page.getByLabel("Category").selectOption("image");
+  assert.deepEqual((await page.locator("table.listings .model-name").allTextContents()).length, 2, "two image listings (DALL-E 3, Stable Diffusion XL)");
+  await page.getByLabel("Category").selectOption("");
+  await page.getByLabel("Maximum price per unit").fill("0.00001");
+  const cheap = await page.locator("table.listings tbody tr").count();
+  assert.ok(cheap >= 1 && cheap < names.length, `the price filter keeps ${cheap} of ${names.length}`);
+  await page.getByLabel("Maximum price per unit").fill("");
 
   await demo.click();
   await page.getByRole("heading", { name: demoName }).waitFor();
@@ -306,6 +314,12 @@ test("exhausted escrow: a tiny spend cap ends in a readable 402 message", { time
   assert.ok(seen, "the exhausted-escrow message is shown");
   assert.equal(await page.locator("text=/at .*\\.(js|ts):\\d+/").count(), 0, "no stack trace on the page");
   await shot(page, "escrow-exhausted");
+  // The session key is revoked on chain (one transaction) and the page says so.
+  const transactions = wallet.transactions;
+  await page.getByRole("button", { name: "Revoke session key" }).click();
+  await page.getByTestId("session-key").getByText("(revoked)").waitFor({ timeout: 60_000 });
+  assert.equal(wallet.transactions, transactions + 1);
+  await shot(page, "session-key-revoked");
 }));
 
 test("close and rate: after the expiry the escrow is closed and rated from the Account page", { timeout: 120_000 }, guarded(async (t) => {
