@@ -12,6 +12,7 @@ const stages = [
   { name: "compile (solc-js, offline) and typechain", cmd: bin("hardhat"), args: ["compile", "--quiet", "--concurrency", "3"] },
   { name: "typecheck", cmd: bin("tsc"), args: ["--noEmit", "-p", "tsconfig.json"] },
   { name: "typecheck indexer (ESM, Ponder types)", cmd: bin("tsc"), args: ["--noEmit", "-p", "indexer/tsconfig.json"] },
+  { name: "typecheck web app (browser, React)", cmd: bin("tsc"), args: ["--noEmit", "-p", "web/tsconfig.json"] },
   { name: "contract and deploy tests (in-process Hardhat network)", cmd: bin("hardhat"), args: ["test"] },
   { name: "worker unit tests (no processes)", cmd: "bash", args: [path.join(root, "scripts", "test-e2e.sh"), "test/unit/*.test.ts"] },
   { name: "end-to-end tests (hardhat node and worker processes)", cmd: "bash", args: [path.join(root, "scripts", "test-e2e.sh")] },
