@@ -6,6 +6,7 @@
 //   orchestrator  latency the orchestrator adds over calling a provider gateway directly; queries/s through it
 //   start      npm start's cold start to ready, fresh (compiling first) and compiled
 //   api        the GraphQL API (cached and uncached) vs Ponder's built-in /graphql on three queries (autocannon)
+//   web        the browser app: first-page JS (gzip) from a vite build, and time to interactive in chromium (5 cold loads)
 //   api-scale  the API uncached over 1M escrows / 3M charges bulk-loaded into the indexer's own tables: every query
 //              shape sequentially and at 20 connections, hostile queries refused while another client is served, RSS
 import { spawnSync } from "node:child_process";
@@ -21,6 +22,7 @@ const benches = [
   { name: "api-scale", cmd: process.execPath, args: ["--import", "tsx", "bench/api-scale.ts"] },
   { name: "orchestrator", cmd: process.execPath, args: ["--import", "tsx", "bench/orchestrator.ts"] },
   { name: "start", cmd: process.execPath, args: ["--import", "tsx", "bench/start.ts"] },
+  { name: "web", cmd: process.execPath, args: ["--import", "tsx", "bench/web.ts"] },
 ];
 const only = process.argv.slice(2);
 for (const bench of benches.filter((b) => only.length === 0 || only.includes(b.name))) {
