@@ -12,7 +12,7 @@ import path from "node:path";
 import { ROOT } from "../test/e2e/harness";
 
 const RUNS = Number(process.env.BENCH_START_RUNS ?? 2);
-const PORTS = { RPC_PORT: 9645, PG_PORT: 54395, PONDER_PORT: 42295, API_PORT: 4595, CONSENSUS_PORT: 9711, ORCHESTRATOR_PORT: 9810, GATEWAY_PORT: 9811 };
+const PORTS = { RPC_PORT: 9645, PG_PORT: 54395, PONDER_PORT: 42295, API_PORT: 4595, CONSENSUS_PORT: 9711, ORCHESTRATOR_PORT: 9810, GATEWAY_PORT: 9811, WEB_PORT: 9812 };
 const DATA_DIR = path.join(ROOT, ".data-e2e", `bench-start-${process.pid}`);
 
 interface Run {

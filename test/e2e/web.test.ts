@@ -12,6 +12,8 @@
  *               ONE transaction); three chat messages signed by the browser's session key; the answers and usage
  *               shown; the settled charges appear (the local stack settles after ~5 s)
  *   exhausted   an escrow with a tiny spend cap, chatted on until the orchestrator answers 402: a readable message
+ *   provide     account 5 lists a model from the Provide page (metadata built in the page, decoded by the indexer),
+ *               sees it on the market, reprices, pauses and delists it
  *   close+rate  chain time moved past the expiry and grace (evm_increaseTime + evm_mine), the escrow closed and rated
  *               from the Account page
  *
@@ -320,6 +322,93 @@ test("exhausted escrow: a tiny spend cap ends in a readable 402 message", { time
   await page.getByTestId("session-key").getByText("(revoked)").waitFor({ timeout: 60_000 });
   assert.equal(wallet.transactions, transactions + 1);
   await shot(page, "session-key-revoked");
+}));
+
+/** Hardhat account 5: 100,000 FTNS from the local funding, no listing, no escrow: the Provide page's provider. */
+const PROVIDER5_KEY = toHex(mnemonicToAccount(MNEMONIC, { addressIndex: 5 }).getHdKey().privateKey!) as Hex;
+
+async function gql<T>(query: string, variables: Record<string, unknown> = {}): Promise<T> {
+  const res = await fetch(`${stack!.apiUrl.replace(/\/graphql.*$/, "")}/graphql`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ query, variables }),
+  });
+  const json = (await res.json()) as { data?: T; errors?: { message: string }[] };
+  if (json.errors?.length) throw new Error(json.errors[0]!.message);
+  return json.data!;
+}
+
+async function enabled(page: Page, testId: string, timeout = STEP_TIMEOUT): Promise<void> {
+  await page.waitForFunction((sel) => {
+    const el = document.querySelector(sel) as HTMLButtonElement | null;
+    return !!el && !el.disabled;
+  }, `[data-testid="${testId}"]`, { timeout });
+}
+
+test("provide: a model listed from the Provide page shows on the market, then is repriced, paused and delisted", { timeout: 150_000 }, guarded(async (t) => {
+  if (skipped) return t.skip("no chromium");
+  const { page, wallet } = await open(PROVIDER5_KEY, "#/provide");
+  await connect(page, wallet);
+  const name = `E2E Provided Model ${Date.now().toString(36)}`;
+  await page.getByTestId("list-name").fill(name);
+  await page.getByTestId("list-vendor").fill("E2E Labs");
+  await page.getByTestId("list-description").fill("listed from the browser test — ünïcode kept");
+  await page.getByTestId("list-category").selectOption({ label: "code" });
+  await page.getByTestId("list-unit").selectOption("1");
+  await page.getByTestId("list-model").fill("e2e-model-1");
+  await page.getByTestId("list-endpoint").fill("https://gateway.e2e.example");
+  await page.getByTestId("list-price").fill("0.25");
+  await enabled(page, "list-submit");
+  await page.getByTestId("list-submit").click();
+  const done = page.getByTestId("list-done");
+  await done.waitFor({ timeout: 60_000 });
+  const id = (await done.textContent())!.match(/listing (\d+)/)![1]!;
+  assert.equal(wallet.transactions, 2, "approve the bond, then list");
+  assert.equal(wallet.signatures, 0);
+
+  // The indexer decoded the data: URI the page built.
+  type Indexed = { name: string; vendor: string; description: string; categoryName: string; unit: number; pricePerUnit: string; bond: string; metadata: Record<string, unknown>; metadataError: string | null };
+  let listing: Indexed | null = null;
+  for (let i = 0; i < 60 && !listing; i++) {
+    listing = (await gql<{ listing: Indexed | null }>(`query($id: BigInt!) { listing(id: $id) { name vendor description categoryName unit pricePerUnit bond metadata metadataError } }`, { id })).listing;
+    if (!listing) await new Promise((r) => setTimeout(r, 500));
+  }
+  if (!listing) throw new Error(`listing ${id} was not indexed within 30 s`);
+  assert.equal(listing.metadataError, null);
+  assert.equal(listing.name, name);
+  assert.equal(listing.vendor, "E2E Labs");
+  assert.equal(listing.description, "listed from the browser test — ünïcode kept");
+  assert.equal(listing.categoryName, "code");
+  assert.equal(listing.unit, 1);
+  assert.equal(listing.pricePerUnit, (25n * 10n ** 16n).toString());
+  assert.equal(listing.bond, (100n * 10n ** 18n).toString(), "the local minimum provider bond");
+  assert.equal(listing.metadata.model, "e2e-model-1");
+  assert.equal(listing.metadata.endpoint, "https://gateway.e2e.example");
+  assert.equal(listing.metadata.unit, "Request");
+
+  // On the market.
+  await page.getByRole("link", { name: `See listing ${id} on the market` }).waitFor();
+  await page.goto(`${stack!.webUrl}/#/`);
+  await page.locator(`[data-listing-id="${id}"]`).getByText(name).waitFor({ timeout: 30_000 });
+
+  // Manage it.
+  await page.goto(`${stack!.webUrl}/#/provide`);
+  await page.getByTestId(`listing-${id}`).waitFor({ timeout: 30_000 });
+  await page.getByTestId(`price-input-${id}`).fill("0.3");
+  await page.getByTestId(`set-price-${id}`).click();
+  await page.waitForFunction((sel) => /0\.3 FTNS/.test(document.querySelector(sel)?.textContent ?? ""), `[data-testid="listing-price-${id}"]`, { timeout: 30_000 });
+  await page.getByTestId(`pause-${id}`).click();
+  await page.waitForFunction((sel) => /paused/.test(document.querySelector(sel)?.textContent ?? ""), `[data-testid="listing-status-${id}"]`, { timeout: 30_000 });
+  await page.getByTestId(`resume-${id}`).waitFor();
+  await page.getByTestId(`delist-${id}`).click();
+  await page.getByTestId(`delist-confirm-${id}`).click();
+  await page.waitForFunction((sel) => /delisted/.test(document.querySelector(sel)?.textContent ?? ""), `[data-testid="listing-status-${id}"]`, { timeout: 30_000 });
+  const locked = page.getByTestId(`bond-locked-${id}`);
+  await locked.waitFor();
+  assert.match((await locked.textContent()) ?? "", /unbonding until/);
+  assert.equal(await page.getByTestId(`withdraw-bond-${id}`).isDisabled(), true);
+  assert.equal(wallet.transactions, 5, "approve, list, setPrice, pause, delist");
+  await shot(page, "provide-delisted");
 }));
 
 test("close and rate: after the expiry the escrow is closed and rated from the Account page", { timeout: 120_000 }, guarded(async (t) => {

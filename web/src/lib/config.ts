@@ -9,7 +9,7 @@ export interface AppConfig {
   chainId: number;
   chainName: string;
   rpcUrl: string;
-  blockExplorerUrl: string;
+  blockExplorerUrl: string | null;
   nativeCurrency: { name: string; symbol: string; decimals: number };
   contracts: { token: Address; marketplace: Address; governor: Address; timelock: Address; committee: Address };
   /** Same-origin GraphQL endpoint ("/graphql"). */
