@@ -167,19 +167,26 @@ after(async () => {
 
 test("governance: the voter votes on the sample proposal and sees the tally move", { timeout: 90_000 }, guarded(async (t) => {
   if (skipped) return t.skip("no chromium");
+  const t0 = Date.now();
+  const step = (what: string) => console.log(`# governance: ${what} after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   const { page, wallet } = await open(stack!.accounts.voter.privateKey, "#/governance");
   await connect(page, wallet);
+  step("connected");
   const id = stack!.proposalId.toString();
   const forTally = page.getByTestId(`tally-for-${id}`);
   await forTally.waitFor();
+  step("tally shown");
   // The proposal becomes active 10 s after the stack created it.
   const voteFor = page.getByTestId(`vote-for-${id}`);
   await voteFor.waitFor();
+  step("vote button shown");
   await page.waitForFunction((sel) => !(document.querySelector(sel) as HTMLButtonElement | null)?.disabled, `[data-testid="vote-for-${id}"]`, { timeout: 30_000 });
+  step("vote button enabled");
   const before = (await forTally.textContent())!.trim();
   await shot(page, "governance-before-vote");
   await voteFor.click();
   await page.waitForFunction(([sel, old]) => (document.querySelector(sel!)?.textContent ?? "").trim() !== old, [`[data-testid="tally-for-${id}"]`, before] as const, { timeout: 30_000 });
+  step("tally moved");
   const after = (await forTally.textContent())!.trim();
   assert.notEqual(after, before);
   assert.equal(wallet.transactions, 1);
