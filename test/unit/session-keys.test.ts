@@ -59,6 +59,19 @@ describe("session-key rule and cache", () => {
     assert.equal(beyond.ok, true, "t + GRACE + 1 <= R + GRACE = t + 500 + GRACE");
   });
 
+  test("an active read proves only deadlines up to its time + GRACE: a further one is refused (no verdict flips later)", async () => {
+    const chain = scriptedChain();
+    chain.set(4n, KEY, true);
+    const cache = new SessionKeyCache(chain.read);
+    const far = await cache.checkAuthorization(4n, KEY, chain.now + GRACE + 1n);
+    assert.ok(!far.ok && far.reason === "deadline-too-far");
+    assert.equal((await cache.checkAuthorization(4n, KEY, chain.now + GRACE)).ok, true);
+    // Once time has moved on, a fresh read proves it.
+    const deadline = chain.now + GRACE + 100n;
+    chain.now += 100n;
+    assert.equal((await cache.checkAuthorization(4n, KEY, deadline)).ok, true);
+  });
+
   test("a revoked key: deadline <= revokedAt + GRACE accepted, beyond refused, and never re-read", async () => {
     const chain = scriptedChain();
     const revokedAt = 2_000n;

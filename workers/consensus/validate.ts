@@ -71,8 +71,8 @@ function checkAuthorization(ctx: ChainReader, report: UsageReport, renter: Addre
 
 /**
  * An authorization not signed by the renter counts only if its signer is a session key of the escrow under the
- * shared rule (authorized, and not revoked or the deadline within revokedAt + 600 s). A chain read at most per
- * (escrow, key) and grace window, cached (workers/shared/session-keys.ts).
+ * shared rule (authorized, and the deadline within revokedAt + 600 s, or within 600 s of a read that showed the key
+ * active). A chain read at most per (escrow, key) and grace window, cached (workers/shared/session-keys.ts).
  */
 async function checkSessionKey(sessionKeys: SessionKeyCache, report: UsageReport, renter: Address, signer: Address): Promise<void> {
   const auth = report.authorization;
@@ -80,7 +80,9 @@ async function checkSessionKey(sessionKeys: SessionKeyCache, report: UsageReport
   if (verdict.ok) return;
   const why = verdict.reason === "revoked"
     ? `it is signed by session key ${signer}, revoked at ${verdict.revokedAt}, and its deadline ${auth.deadline} is past revokedAt + 600 s`
-    : `it is signed by ${signer}, which is neither the escrow's renter nor one of its session keys`;
+    : verdict.reason === "deadline-too-far"
+      ? `it is signed by session key ${signer} and ${verdict.message}`
+      : `it is signed by ${signer}, which is neither the escrow's renter nor one of its session keys`;
   throw new ReportRejected("bad-authorization", `the authorization does not count: ${why}`, {
     renter,
     signer,

@@ -5,7 +5,10 @@
  * On chain (IMarketplaceSessionKeys) a renter authorizes key K for escrow E once and may revoke it (`revokedAt`);
  * `chargeWithReceipt` accepts receipts signed by any key ever authorized, revoked or not. Off chain:
  *   - an authorization signed by K != renter is valid for E iff `sessionKey(E, K).authorized` and
- *     (`revokedAt == 0` or `deadline <= revokedAt + SESSION_KEY_GRACE_SECONDS`);
+ *     `deadline <= revokedAt + SESSION_KEY_GRACE_SECONDS` once revoked, or, while not revoked,
+ *     `deadline <= t + SESSION_KEY_GRACE_SECONDS` for the chain time t of a read that showed it active. What a read
+ *     proves never stops holding (a revocation after t has R >= t), so a node's verdict on a report does not depend
+ *     on when it sees it: a deadline further away than a read can prove is refused, not accepted for now;
  *   - a gateway also serves it only if `deadline <= now + MAX_SESSION_AUTHORIZATION_SECONDS`: whatever it served
  *     before a revocation at R was served at S <= R (+ its cache's age, at most the 300 s its deadlines allow), so
  *     deadline <= S + 300 < R + 600 and the nodes still attest it;
@@ -59,7 +62,7 @@ export function chainSessionKeyReader(ctx: Pick<ChainReader, "publicClient" | "m
 
 export type SessionKeyVerdict =
   | { ok: true; revokedAt: bigint }
-  | { ok: false; reason: "not-authorized" | "revoked"; revokedAt: bigint; message: string };
+  | { ok: false; reason: "not-authorized" | "revoked" | "deadline-too-far"; revokedAt: bigint; message: string };
 
 interface Entry extends SessionKeyState {
   /** Date.now() after which a negative entry is forgotten (positive entries never expire; LRU evicts them). */
@@ -181,6 +184,14 @@ function judge(escrowId: bigint, key: Address, deadline: bigint, state: SessionK
       reason: "revoked",
       revokedAt: state.revokedAt,
       message: `session key ${key} of escrow ${escrowId} was revoked at ${state.revokedAt}; the authorization's deadline ${deadline} is past ${state.revokedAt + SESSION_KEY_GRACE_SECONDS} (revokedAt + ${SESSION_KEY_GRACE_SECONDS} s)`,
+    };
+  }
+  if (state.revokedAt === 0n && deadline > state.readAt + SESSION_KEY_GRACE_SECONDS) {
+    return {
+      ok: false,
+      reason: "deadline-too-far",
+      revokedAt: 0n,
+      message: `the authorization's deadline ${deadline} is more than ${SESSION_KEY_GRACE_SECONDS} s past chain time ${state.readAt}, when session key ${key} of escrow ${escrowId} was last seen active (a revocation right after could void it)`,
     };
   }
   return { ok: true, revokedAt: state.revokedAt };
