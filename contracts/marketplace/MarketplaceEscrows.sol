@@ -129,12 +129,15 @@ abstract contract MarketplaceEscrows is MarketplaceBase {
         if (block.timestamp > deadline) revert SignatureExpired(deadline);
         bytes32 digest = _hashTypedDataV4(keccak256(abi.encode(RECEIPT_TYPEHASH, escrowId, cumulativeUnits, deadline)));
         address renter = escrow.renter;
-        if (!SignatureChecker.isValidSignatureNow(renter, digest, signature)) {
-            // Or a session key ever authorized for the escrow (IMarketplaceSessionKeys), revoked or not. A signature
-            // that does not parse recovers to address(0), which is never authorized.
-            (address signer,,) = ECDSA.tryRecover(digest, signature);
-            if (!_getStorage().sessionKeys[escrowId][signer].authorized) revert InvalidSignature(escrowId, renter);
-        }
+        // The renter's key, or a session key ever authorized for the escrow (IMarketplaceSessionKeys), revoked or
+        // not; a signature that does not parse recovers to address(0), which is neither. Only then the renter's
+        // ERC-1271 code: a renter with code (a smart wallet, an EIP-7702 delegation) must not be able to make its
+        // session keys' receipts unchargeable (e.g. by answering with a return-data bomb).
+        (address signer,,) = ECDSA.tryRecover(digest, signature);
+        if (
+            signer != renter && !_getStorage().sessionKeys[escrowId][signer].authorized
+                && !SignatureChecker.isValidERC1271SignatureNow(renter, digest, signature)
+        ) revert InvalidSignature(escrowId, renter);
 
         uint256 units;
         (amount, units) = _recordUsage(escrowId, escrow, cumulativeUnits);
