@@ -308,10 +308,14 @@ describe("provider identity", () => {
         });
         server.listen(0, "127.0.0.1", () => resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }));
       });
+    // "down": the genuine gateway answers /v1/info, then fails the challenge's request (killed or restarting).
+    let genuineMode: "ok" | "down" = "ok";
     const g = await serve(async (path, body, url) =>
       path === "/v1/info"
         ? { provider: genuine.address, chainId: 31337, model: "demo", listings: [{ listingId: "1" }] }
-        : new IdentityResponder(genuine, 31337, MARKETPLACE, url).answer(body),
+        : genuineMode === "down"
+          ? undefined
+          : new IdentityResponder(genuine, 31337, MARKETPLACE, url).answer(body),
     );
     genuineUrl = g.url;
     const p = await serve(async (path, body, url) => {
@@ -349,6 +353,13 @@ describe("provider identity", () => {
       poserMode = "own-key";
       await registry.refresh();
       assert.equal(registry.get(2n)?.gateway, p.url);
+
+      // A gateway that proved its key and then cannot be asked (5xx, reset) is unreachable, not an impostor: it keeps
+      // its listings, as when /v1/info fails (requests to it fail over meanwhile).
+      genuineMode = "down";
+      await registry.refresh();
+      assert.equal(registry.get(1n)?.gateway, g.url, "unreachable during the challenge: its last verified listings stay");
+      genuineMode = "ok";
 
       // A listing changing hands on chain leaves the gateway whose key no longer owns it.
       listings["1"] = { ...listings["1"]!, provider: poser.address };

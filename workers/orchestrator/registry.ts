@@ -111,6 +111,10 @@ export class ProviderRegistry {
     try {
       provider = await this.challenge(gateway);
     } catch (error) {
+      if (error instanceof GatewayUnreachable) {
+        this.log.warn({ gateway, err: error.message }, "gateway unreachable during the identity challenge; keeping its last verified listings");
+        return;
+      }
       return refuse("gateway failed the identity challenge; nothing is routed to it", { err: (error as Error).message });
     }
     if (typeof info.provider === "string" && info.provider.toLowerCase() !== provider.toLowerCase()) {
@@ -144,14 +148,23 @@ export class ProviderRegistry {
   /** Sends a fresh nonce and returns the key that signed the gateway's proof for this chain, deployment and URL. */
   private async challenge(gateway: string): Promise<Address> {
     const nonce = `0x${randomBytes(32).toString("hex")}` as Hex;
-    const res = await fetch(`${gateway}${IDENTITY_PATH}`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ nonce }),
-      signal: AbortSignal.timeout(TIMEOUT_MS),
-    });
+    let res: Response;
+    let proof: { signature?: unknown; gateway?: unknown };
+    try {
+      res = await fetch(`${gateway}${IDENTITY_PATH}`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ nonce }),
+        signal: AbortSignal.timeout(TIMEOUT_MS),
+      });
+      if (res.status >= 500) throw new Error(`${IDENTITY_PATH} answered ${res.status}`);
+      if (res.ok) proof = (await res.json()) as typeof proof;
+      else proof = {};
+    } catch (error) {
+      // Gone between /v1/info and the challenge (killed, restarting, overloaded): unreachable, not an impostor.
+      throw new GatewayUnreachable((error as Error).message);
+    }
     if (!res.ok) throw new Error(`${IDENTITY_PATH} answered ${res.status}`);
-    const proof = (await res.json()) as { signature?: unknown; gateway?: unknown };
     if (typeof proof?.signature !== "string") throw new Error("the identity proof has no signature");
     // The text is rebuilt from this orchestrator's own values: the gateway's copy of them is never trusted.
     const binding = { chainId: this.ctx.chain.id, marketplace: this.ctx.marketplace.address, gateway: normalizeGatewayUrl(gateway), nonce };
@@ -166,3 +179,6 @@ export class ProviderRegistry {
     }
   }
 }
+
+/** The gateway could not be asked (network error, timeout, 5xx): what it proved before still stands. */
+class GatewayUnreachable extends Error {}
