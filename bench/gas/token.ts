@@ -1,3 +1,4 @@
+import { PERMIT_TYPES } from "../../workers/shared/permit";
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
 import type { ContractTransactionResponse } from "ethers";
 import type { GasSection } from "./types";
@@ -45,15 +46,7 @@ export async function tokenGas(hre: HardhatRuntimeEnvironment): Promise<GasSecti
     const [name] = [await token.name()];
     const deadline = BigInt((await ethers.provider.getBlock("latest"))!.timestamp) + 3600n;
     const domain = { name, version: "1", chainId, verifyingContract: await token.getAddress() };
-    const types = {
-      Permit: [
-        { name: "owner", type: "address" },
-        { name: "spender", type: "address" },
-        { name: "value", type: "uint256" },
-        { name: "nonce", type: "uint256" },
-        { name: "deadline", type: "uint256" },
-      ],
-    };
+    const types = { Permit: [...PERMIT_TYPES.Permit] };
     const value = ethers.parseEther("5");
     const sig = ethers.Signature.from(
       await carol.signTypedData(domain, types, { owner: carol.address, spender: dave.address, value, nonce: 0n, deadline }),

@@ -5,6 +5,7 @@
  * not, so a provider is paid for what a key acknowledged before its revocation); closing by agreement stays
  * renter-only. A leaked key can charge at most the escrow's remaining spend cap.
  */
+import { PERMIT_TYPES as PERMIT_TYPES_CONST } from "../../workers/shared/permit";
 import { expect } from "chai";
 import hre, { deployments, ethers } from "hardhat";
 import { time } from "@nomicfoundation/hardhat-network-helpers";
@@ -22,18 +23,11 @@ import { deployProtocol, ftns, impersonate } from "../support/fixtures";
 import { signClose, signReceipt } from "../support/marketplace";
 import type { IMarketplaceSessionKeys } from "../../typechain-types";
 
+const PERMIT_TYPES = { Permit: [...PERMIT_TYPES_CONST.Permit] };
+
 const PRICE = ftns(2);
 const Unit = { Token: 0 };
 
-const PERMIT_TYPES = {
-  Permit: [
-    { name: "owner", type: "address" },
-    { name: "spender", type: "address" },
-    { name: "value", type: "uint256" },
-    { name: "nonce", type: "uint256" },
-    { name: "deadline", type: "uint256" },
-  ],
-};
 
 const fixture = deployments.createFixture(async () => {
   const protocol = await deployProtocol();

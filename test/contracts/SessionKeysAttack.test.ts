@@ -8,6 +8,7 @@
  * transaction's gas limit. Every receipt its session key signed (the gateway's acknowledgements, which it accepts as
  * chargeable credit, and the settler's receipt fallback) then becomes unchargeable.
  */
+import { PERMIT_TYPES as PERMIT_TYPES_CONST } from "../../workers/shared/permit";
 import { expect } from "chai";
 import { deployments, ethers, network } from "hardhat";
 import { time } from "@nomicfoundation/hardhat-network-helpers";
@@ -16,17 +17,10 @@ import { deployProtocol, ftns, impersonate } from "../support/fixtures";
 import { signReceipt } from "../support/marketplace";
 import type { IMarketplaceSessionKeys } from "../../typechain-types";
 
+const PERMIT_TYPES = { Permit: [...PERMIT_TYPES_CONST.Permit] };
+
 const PRICE = ftns(2);
 
-const PERMIT_TYPES = {
-  Permit: [
-    { name: "owner", type: "address" },
-    { name: "spender", type: "address" },
-    { name: "value", type: "uint256" },
-    { name: "nonce", type: "uint256" },
-    { name: "deadline", type: "uint256" },
-  ],
-};
 
 /**
  * Runtime code answering any call with a return-data bomb:

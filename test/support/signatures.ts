@@ -1,3 +1,4 @@
+import { PERMIT_TYPES } from "../../workers/shared/permit";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import { ethers } from "hardhat";
 import type { FTNSToken } from "../../typechain-types";
@@ -17,15 +18,7 @@ export async function signPermit(
   nonce?: bigint,
 ) {
   const domain = await domainOf(token);
-  const types = {
-    Permit: [
-      { name: "owner", type: "address" },
-      { name: "spender", type: "address" },
-      { name: "value", type: "uint256" },
-      { name: "nonce", type: "uint256" },
-      { name: "deadline", type: "uint256" },
-    ],
-  };
+  const types = { Permit: [...PERMIT_TYPES.Permit] };
   const message = {
     owner: owner.address,
     spender,

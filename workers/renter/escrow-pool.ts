@@ -8,6 +8,7 @@
  * and the escrow in one transaction) for the listing, or the cheapest listing of the category or of all, with a
  * deposit of at most what is left of the budget (the sum of deposits this proxy ever made).
  */
+import { PERMIT_TYPES } from "../shared/permit";
 import type { Address, Hex } from "viem";
 import { parseEventLogs, parseSignature } from "viem";
 import { CATEGORIES } from "../../config/parameters";
@@ -35,15 +36,6 @@ export interface OfferedModel {
   [k: string]: unknown;
 }
 
-const PERMIT_TYPES = {
-  Permit: [
-    { name: "owner", type: "address" },
-    { name: "spender", type: "address" },
-    { name: "value", type: "uint256" },
-    { name: "nonce", type: "uint256" },
-    { name: "deadline", type: "uint256" },
-  ],
-} as const;
 
 export class EscrowPool {
   private readonly listings = new Map<string, Listing>();

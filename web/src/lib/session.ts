@@ -11,6 +11,7 @@
  * The key is scoped to its escrow: on chain it can only sign receipts for that escrow (at most its remaining spend
  * cap, paid to that listing's provider); the renter can revoke it (revokeSessionKey) at any time.
  */
+import { PERMIT_TYPES } from "../../../workers/shared/permit";
 import { parseEventLogs, parseSignature, type Address, type Hex, type PublicClient, type TypedDataDomain } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import type { Config } from "wagmi";
@@ -21,15 +22,6 @@ import { committeeAbi, marketplaceAbi, tokenAbi } from "./abi";
 import { currentConfig, type AppConfig } from "./config";
 import { MESSAGES } from "./errors";
 
-const PERMIT_TYPES = {
-  Permit: [
-    { name: "owner", type: "address" },
-    { name: "spender", type: "address" },
-    { name: "value", type: "uint256" },
-    { name: "nonce", type: "uint256" },
-    { name: "deadline", type: "uint256" },
-  ],
-} as const;
 
 /** Units one chat message may add at most (what a cheating provider could take per message, at worst). */
 export const QUERY_BUDGET_UNITS = 4_096n;
