@@ -20,7 +20,11 @@ export interface IndexedChain {
 
 export async function startIndexedChain(opts: { chainPort: number; pgPort: number }): Promise<IndexedChain> {
   const processes = new Processes();
-  const chain = await startChain(processes, opts.chainPort);
+  // A failed deploy must not leave its hardhat node running (a benchmark or test that throws here has no handle).
+  const chain = await startChain(processes, opts.chainPort).catch(async (error) => {
+    await processes.stopAll();
+    throw error;
+  });
   const { startEmbeddedPostgres } = await import(path.join(ROOT, "scripts", "lib", "postgres.mjs"));
   // Under the project (not the 0700 temp dir): as root, Postgres runs as the postgres user and must reach it.
   const dataDir = path.join(ROOT, ".data-e2e", `postgres-${process.pid}-${opts.pgPort}`);
