@@ -52,7 +52,7 @@ const config: HardhatUserConfig = {
     // Contract tests run under Hardhat's mocha; test/e2e runs real processes under Node's test runner.
     tests: "test/contracts",
     deploy: "deploy",
-    deployments: "deployments",
+    deployments: process.env.PRSM_DEPLOYMENTS_DIR || "deployments", // config/deployments.ts: deploymentsDir()
   },
   typechain: { outDir: "typechain-types", target: "ethers-v6" },
   gasReporter: { enabled: false },

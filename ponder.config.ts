@@ -37,7 +37,9 @@ const local = chain.chainId === 31337;
 
 function deployed(name: string): { address: `0x${string}`; startBlock: number } {
   // Run from the repository root (the npm scripts are) or from indexer/.
-  const candidates = [process.cwd(), path.join(process.cwd(), "..")].map((dir) => path.join(dir, "deployments", network, `${name}.json`));
+  // PRSM_DEPLOYMENTS_DIR (absolute, or relative to the repository) replaces deployments/ (config/deployments.ts).
+  const dirs = [process.cwd(), path.join(process.cwd(), "..")].map((dir) => path.resolve(dir, process.env.PRSM_DEPLOYMENTS_DIR || "deployments"));
+  const candidates = dirs.map((dir) => path.join(dir, network, `${name}.json`));
   const source = candidates.find((file) => fs.existsSync(file)) ?? candidates[0];
   if (!fs.existsSync(source)) {
     throw new IndexerConfigError("NETWORK", `has no deployment of ${name} (deployments/${network}/${name}.json): deploy first`);

@@ -18,6 +18,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { createPublicClient, createWalletClient, defineChain, encodeFunctionData, http, keccak256, toBytes, type Address, type Hex, type PublicClient } from "viem";
+import { deploymentsDir } from "../config/deployments";
 import { loadGenesis } from "../config/genesis";
 import { parametersFor } from "../config/parameters";
 import { requestDigest, responseDigest, signAuthorization, usageResultDigest } from "../workers/shared/authorization";
@@ -53,7 +54,7 @@ export async function rehearse(options: { port?: number; log?: (line: string) =>
   const chain = defineChain({ id: CHAIN_ID, name: "rehearsal (chain 80002)", nativeCurrency: { name: "POL", symbol: "POL", decimals: 18 }, rpcUrls: { default: { http: [rpcUrl] } } });
   const publicClient = createPublicClient({ chain, transport: http(rpcUrl), pollingInterval: 50 }) as PublicClient;
   const wallet = (index: number) => createWalletClient({ chain, transport: http(rpcUrl), account: account(index) });
-  const deployments = path.join(ROOT, "deployments", NETWORK);
+  const deployments = path.join(deploymentsDir(), NETWORK);
   fs.rmSync(deployments, { recursive: true, force: true });
 
   const env = {

@@ -38,6 +38,8 @@ const RPC_URL = `http://127.0.0.1:${port("RPC_PORT", 8545)}`;
 // The hardhat network config and the indexer read the local RPC URL from these.
 const RPC_ENV = { LOCAL_RPC_URL: RPC_URL, E2E_RPC_URL: RPC_URL };
 const DATA_DIR = path.resolve(root, process.env.PRSM_DATA_DIR ?? ".data");
+// deployments/<network>/ unless PRSM_DEPLOYMENTS_DIR says otherwise (config/deployments.ts, for parallel test lanes).
+const DEPLOYMENTS_DIR = path.resolve(root, process.env.PRSM_DEPLOYMENTS_DIR || "deployments");
 const PG_PORT = port("PG_PORT", 54320);
 const PONDER_PORT = port("PONDER_PORT", 42069);
 const API_PORT = port("API_PORT", 4000);
@@ -292,7 +294,7 @@ async function main() {
     await until("the web server", httpOk(`${WEB_URL}/health`), 60_000);
   }
 
-  const read = (name) => JSON.parse(fs.readFileSync(path.join(root, "deployments", NETWORK, `${name}.json`), "utf8")).address;
+  const read = (name) => JSON.parse(fs.readFileSync(path.join(DEPLOYMENTS_DIR, NETWORK, `${name}.json`), "utf8")).address;
   const rows = [
     ...(webDist ? [["Web app (connect a wallet: MetaMask on chain 31337, or import a dev key below)", WEB_URL]] : []),
     ["GraphQL API (GraphiQL in a browser)", `http://127.0.0.1:${API_PORT}/graphql`],

@@ -13,7 +13,8 @@ const E18 = 10n ** 18n;
 export const SAMPLE_PROPOSAL_DESCRIPTION = "Lower the protocol fee from 2.5% to 2.0% (sample proposal created by npm start)";
 
 export async function seedDemo({ root, network, rpcUrl, renter = 1, voter = 2 }) {
-  const contract = (name) => JSON.parse(fs.readFileSync(path.join(root, "deployments", network, `${name}.json`), "utf8"));
+  const dir = path.resolve(root, process.env.PRSM_DEPLOYMENTS_DIR || "deployments");
+  const contract = (name) => JSON.parse(fs.readFileSync(path.join(dir, network, `${name}.json`), "utf8"));
   const [token, market, governor] = ["FTNSToken", "ModelMarketplace", "FTNSGovernor"].map(contract);
   const transport = http(rpcUrl);
   const publicClient = createPublicClient({ chain: hardhat, transport, pollingInterval: 50 });

@@ -17,7 +17,7 @@ import { account, deployment, send, waitFor, walletFor, type Chain } from "./har
 import { startIndexedChain, type IndexedChain } from "./indexed";
 import { systemBinary } from "../support/system-package";
 
-const CHAIN_PORT = 8645; // the e2e network's port (deployments/e2e); test files run one at a time
+const CHAIN_PORT = 8645; // the e2e network's port (deployments/e2e); the files of one test lane run one at a time
 const PG_PORT = 54341;
 const PONDER_PORT = 42181;
 const REDIS_PORT = 6393;

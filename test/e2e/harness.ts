@@ -9,6 +9,7 @@ import path from "node:path";
 import { createPublicClient, createWalletClient, http, type Address, type Hex, type PublicClient, type TypedDataDomain } from "viem";
 import { hardhat } from "viem/chains";
 import { mnemonicToAccount, type HDAccount } from "viem/accounts";
+import { deploymentsDir } from "../../config/deployments";
 import { fastAccount } from "../../workers/shared/fast-account";
 
 export const ROOT = path.resolve(__dirname, "..", "..");
@@ -91,7 +92,10 @@ export async function startChain(processes: Processes, port: number): Promise<Ch
   processes.spawn("chain", BIN("hardhat"), ["node", "--hostname", "127.0.0.1", "--port", String(port), "--no-deploy"], {}, path.join(logDir, "chain.log"));
   const publicClient = createPublicClient({ chain: hardhat, transport: http(rpcUrl), pollingInterval: 50 }) as PublicClient;
   await waitFor("the hardhat node", () => publicClient.getChainId(), 60_000, 200);
-  const deploy = spawnSync(BIN("hardhat"), ["deploy", "--network", "e2e", "--reset"], {
+  // After `npm test`'s compile stage (PRSM_CONTRACTS_COMPILED=1) the deploy must not compile: the other test lane
+  // may be reading the artifacts and Hardhat rewrites its compile cache on every compile, even a no-op one.
+  const noCompile = process.env.PRSM_CONTRACTS_COMPILED === "1" ? ["--no-compile"] : [];
+  const deploy = spawnSync(BIN("hardhat"), ["deploy", "--network", "e2e", "--reset", ...noCompile], {
     cwd: ROOT,
     env: { ...process.env, E2E_RPC_URL: rpcUrl },
     encoding: "utf8",
@@ -104,7 +108,7 @@ export async function startChain(processes: Processes, port: number): Promise<Ch
 
 /** Address and ABI only: a deployment file also holds constructor `args`, which must not leak into a call's args. */
 export function deployment(name: string): { address: Address; abi: readonly unknown[] } {
-  const { address, abi } = JSON.parse(fs.readFileSync(path.join(ROOT, "deployments", "e2e", `${name}.json`), "utf8"));
+  const { address, abi } = JSON.parse(fs.readFileSync(path.join(deploymentsDir(), "e2e", `${name}.json`), "utf8"));
   return { address, abi };
 }
 

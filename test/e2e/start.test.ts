@@ -15,6 +15,7 @@ import { createPublicClient, http, type PublicClient } from "viem";
 import { hardhat } from "viem/chains";
 import { LAUNCH_MODELS, DEMO_MODEL } from "../../config/launch-models";
 import { RenterClient } from "../../workers/renter/client";
+import { deploymentsDir } from "../../config/deployments";
 import { account, domainOf, ROOT, waitFor } from "./harness";
 import { committeeDomain, RENTER } from "./usage";
 
@@ -108,7 +109,7 @@ describe("npm start end to end", { timeout: 600_000 }, () => {
     assert.equal(index.status, 200);
     assert.match(await index.text(), /<script type="module"/);
     const appConfig = (await (await fetch(`${web}/config.json`)).json()) as { chainId: number; contracts: { marketplace: string } };
-    const marketplace = JSON.parse(fs.readFileSync(path.join(ROOT, "deployments", "e2e", "ModelMarketplace.json"), "utf8")).address;
+    const marketplace = JSON.parse(fs.readFileSync(path.join(deploymentsDir(), "e2e", "ModelMarketplace.json"), "utf8")).address;
     assert.equal(appConfig.chainId, 31337);
     assert.equal(appConfig.contracts.marketplace, marketplace);
     const gql = async (query: string) => {

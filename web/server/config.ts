@@ -121,7 +121,7 @@ export function loadWebConfig(env: NodeJS.ProcessEnv = process.env): WebConfig {
     rpcUrl: rpc?.toString(),
     publicRpcUrl: publicRpc?.toString(),
     dist,
-    deploymentsDir: path.resolve(ROOT, optionalEnv("WEB_DEPLOYMENTS_DIR", env) ?? "deployments"),
+    deploymentsDir: path.resolve(ROOT, optionalEnv("WEB_DEPLOYMENTS_DIR", env) ?? (env.PRSM_DEPLOYMENTS_DIR || "deployments")),
     maxBodyBytes: integer("WEB_MAX_BODY_BYTES", 1024 * 1024, env, 1, 64 * 1024 * 1024),
     upstreamTimeoutMs: integer("WEB_UPSTREAM_TIMEOUT_MS", 30_000, env, 1, 3_600_000),
     streamIdleTimeoutMs: integer("WEB_STREAM_IDLE_TIMEOUT_MS", 600_000, env, 1, 86_400_000),

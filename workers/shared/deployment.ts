@@ -5,6 +5,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import type { Abi, Address } from "viem";
+import { deploymentsDir } from "../../config/deployments";
 import { ConfigError, optionalEnv } from "../../config/env";
 
 export interface DeployedContract {
@@ -15,7 +16,7 @@ export interface DeployedContract {
 const ROOT = path.resolve(__dirname, "..", "..");
 
 export function loadDeployment(network: string, name: string, addressVariable?: string): DeployedContract {
-  const file = path.join(ROOT, "deployments", network, `${name}.json`);
+  const file = path.join(deploymentsDir(), network, `${name}.json`);
   if (!fs.existsSync(file)) {
     throw new ConfigError("NETWORK", `no deployment of ${name} for network "${network}" (${file}); deploy first`);
   }

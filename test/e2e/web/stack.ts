@@ -60,7 +60,9 @@ function listenable(port: number): Promise<boolean> {
 /** `count` consecutive free ports on 127.0.0.1, none of them in `taken`. */
 async function freePorts(count: number, taken: Set<number>): Promise<number> {
   for (let attempt = 0; attempt < 200; attempt++) {
-    const base = 20_000 + Math.floor(Math.random() * 30_000);
+    // 20000-32000: below Linux's ephemeral range (32768+, outgoing sockets) and clear of the fixed ports other test
+    // files use (4xxx, 6xxx, 8xxx, 42xxx, 54xxx), which may be starting in the other test lane meanwhile.
+    const base = 20_000 + Math.floor(Math.random() * 12_000);
     const range = Array.from({ length: count }, (_, i) => base + i);
     if (range.some((p) => taken.has(p))) continue;
     if ((await Promise.all(range.map(listenable))).every(Boolean)) {
