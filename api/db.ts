@@ -9,10 +9,25 @@
  * pg's own pool queue is first come, first served,
  * so without the gate one client's dozens of queued relation loads would sit in front of everyone else's query.
  */
+import crypto from "node:crypto";
 import pg from "pg";
 
+/** Distinct statement texts one process prepares at most (the fixed set is a few dozen). */
+export const MAX_PREPARED = 256;
+
+export interface QueryOptions {
+  /**
+   * Run as a named prepared statement: Postgres parses and plans it once per connection instead of on every call
+   * (planning a LATERAL over the views costs more than executing it). Only for SQL whose text comes from a fixed
+   * set (the relation loaders, marketStats): every name stays prepared on every pooled connection for its life, so
+   * text shaped by client input (list filters) must not be prepared. Past MAX_PREPARED distinct texts a statement
+   * runs unprepared.
+   */
+  prepare?: boolean;
+}
+
 export interface Database {
-  query<T extends Record<string, unknown> = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  query<T extends Record<string, unknown> = Record<string, unknown>>(sql: string, params?: unknown[], options?: QueryOptions): Promise<T[]>;
   close(): Promise<void>;
   pool: pg.Pool;
   /** Statements run so far (tests check that relations are batched, not one query per row). */
@@ -121,9 +136,31 @@ export function createDatabase(url: string, opts: DatabaseOptions = {}): Databas
   pool.on("error", () => undefined);
   const gate = new FairGate(Math.max(1, max - 1), Math.max(1, opts.maxPerClient ?? Math.floor(max / 2)));
   let statements = 0;
-  const query = async <T extends Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<T[]> => {
+  const names = new Map<string, string>();
+  let generation = 0;
+  const nameOf = (sql: string): string | undefined => {
+    let name = names.get(sql);
+    if (name === undefined && names.size < MAX_PREPARED) {
+      name = `prsm_${crypto.createHash("sha1").update(sql).digest("hex").slice(0, 20)}`;
+      names.set(sql, name);
+    }
+    return name;
+  };
+  const query = async <T extends Record<string, unknown>>(sql: string, params: unknown[] = [], options?: QueryOptions): Promise<T[]> => {
     statements++;
-    return (await pool.query(sql, params)).rows as T[];
+    const name = options?.prepare ? nameOf(sql) : undefined;
+    if (!name) return (await pool.query({ text: sql, values: params })).rows as T[];
+    try {
+      return (await pool.query({ name, text: sql, values: params })).rows as T[];
+    } catch (error) {
+      // The indexer republished its views with other columns (a new version): Postgres refuses to run a statement
+      // prepared for the old row type on every connection that has it. The text gets a fresh name (prepared anew
+      // per connection; the old names stay allocated until their connections close) and runs once more.
+      if ((error as { code?: string }).code !== "0A000") throw error;
+      const renamed = `${name.slice(0, 25)}_${++generation}`;
+      names.set(sql, renamed);
+      return (await pool.query({ name: renamed, text: sql, values: params })).rows as T[];
+    }
   };
   const db: Database = {
     pool,
@@ -141,7 +178,7 @@ export function createDatabase(url: string, opts: DatabaseOptions = {}): Databas
       },
     },
     forClient(key) {
-      return { ...db, query: (sql, params) => gate.run(key, () => query(sql, params)), forClient: db.forClient, get statements() { return statements; } } as Database;
+      return { ...db, query: (sql, params, options) => gate.run(key, () => query(sql, params, options)), forClient: db.forClient, get statements() { return statements; } } as Database;
     },
   };
   return db;

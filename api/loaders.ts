@@ -8,6 +8,8 @@ import DataLoader from "dataloader";
 import type { Database } from "./db";
 import { column, entity, type EntitySpec, type FieldKind } from "./entities";
 
+// A loader's SQL depends only on the entity, the field and its kind (keys and limit are parameters): a fixed set.
+const PREPARED = { prepare: true } as const;
 const SQL_ARRAY: Record<FieldKind, string> = { id: "text[]", hex: "text[]", text: "text[]", bigint: "numeric[]", int: "int[]", bool: "bool[]", json: "jsonb[]" };
 type Row = Record<string, unknown>;
 
@@ -26,34 +28,41 @@ export class Loaders {
     // Ponder stores addresses and hashes in lower case; callers may send checksummed ones.
     if (spec.fields[field].kind === "hex") key = String(key).toLowerCase();
     const loader = this.loader(`one:${type}:${field}`, async (keys: readonly string[]) => {
-      const rows = await this.db.query(`SELECT * FROM "${this.schema}"."${spec.table}" WHERE "${column(field)}" = ANY($1::${SQL_ARRAY[spec.fields[field].kind]})`, [keys]);
+      const rows = await this.db.query(`SELECT * FROM "${this.schema}"."${spec.table}" WHERE "${column(field)}" = ANY($1::${SQL_ARRAY[spec.fields[field].kind]})`, [keys], PREPARED);
       const byKey = new Map(rows.map((r) => [String(r[column(field)]).toLowerCase(), r]));
       return keys.map((k) => byKey.get(k.toLowerCase()) ?? null);
     });
     return loader.load(String(key)) as Promise<Row | null>;
   }
 
-  /** Up to `limit` rows of `type` per key whose `field` equals the key, in the entity's default order. */
-  many(type: string, field: string, key: string | null | undefined, limit: number): Promise<Row[]> {
+  /**
+   * Up to `limit` rows of `type` per key whose `field` equals the key, in the entity's default order; with `columns`
+   * (api/columns.ts: what the request selects) only those columns and the foreign key, otherwise every column.
+   */
+  many(type: string, field: string, key: string | null | undefined, limit: number, columns?: string[]): Promise<Row[]> {
     if (key === null || key === undefined) return Promise.resolve([]);
     const spec = entity(type);
     const kind = spec.fields[field].kind;
     if (kind === "hex") key = String(key).toLowerCase();
-    const loader = this.loader(`many:${type}:${field}:${limit}`, async (keys: readonly string[]) => {
+    const fk = column(field);
+    // Names from the entity table, never from the request: safe to splice.
+    const select = columns ? [...new Set([...columns, fk])].map((c) => `t."${c}"`).join(", ") : "t.*";
+    const loader = this.loader(`many:${type}:${field}:${limit}:${columns?.join(",") ?? "*"}`, async (keys: readonly string[]) => {
       const order = orderColumns(spec);
       // __rank numbers each parent's rows in the subquery's order, so grouping below keeps that order whatever the
       // join's output order is (the window runs over the n rows the index scan gives, already in order: no sort).
       const rows = await this.db.query(
         `SELECT c.* FROM unnest($1::${SQL_ARRAY[kind]}) AS k(key)
          CROSS JOIN LATERAL (
-           SELECT t.*, row_number() OVER (ORDER BY ${order}) AS __rank FROM "${this.schema}"."${spec.table}" t
-            WHERE t."${column(field)}" = k.key ORDER BY ${order} LIMIT $2
+           SELECT ${select}, row_number() OVER (ORDER BY ${order}) AS __rank FROM "${this.schema}"."${spec.table}" t
+            WHERE t."${fk}" = k.key ORDER BY ${order} LIMIT $2
          ) c`,
         [keys, limit],
+        PREPARED,
       );
       const groups = new Map<string, Row[]>();
       for (const row of rows) {
-        const k = String(row[column(field)]).toLowerCase();
+        const k = String(row[fk]).toLowerCase();
         const group = groups.get(k);
         if (group) group.push(row);
         else groups.set(k, [row]);

@@ -2,7 +2,8 @@
  * Resolvers. Root fields for every entity come from entities.ts (one row by key, a page of rows); relations go
  * through the request's DataLoaders; a row's camelCase fields read Ponder's snake_case columns.
  */
-import { GraphQLScalarType, Kind } from "graphql";
+import { GraphQLScalarType, Kind, type GraphQLResolveInfo } from "graphql";
+import { needs, selectedColumns } from "./columns";
 import { proposalState } from "../indexer/lib/proposal-state";
 import { column, ENTITIES, RELATIONS } from "./entities";
 import type { Head } from "./head";
@@ -21,7 +22,7 @@ export interface ApiContext {
 }
 
 type Row = Record<string, unknown>;
-type Resolver = (row: Row, args: Record<string, unknown>, ctx: ApiContext) => unknown;
+type Resolver = (row: Row, args: Record<string, unknown>, ctx: ApiContext, info?: GraphQLResolveInfo) => unknown;
 
 const BigIntScalar = new GraphQLScalarType({
   name: "BigInt",
@@ -42,8 +43,8 @@ function parseBigInt(value: unknown): string {
 
 const JSONScalar = new GraphQLScalarType({ name: "JSON", serialize: (value) => value });
 
-const many = (type: string, field: string, parentColumn: string): Resolver => (row, args, ctx) =>
-  ctx.loaders.many(type, field, row[parentColumn] as string, checkRelationLimit(args.limit as number | undefined));
+const many = (type: string, field: string, parentColumn: string): Resolver => (row, args, ctx, info) =>
+  ctx.loaders.many(type, field, row[parentColumn] as string, checkRelationLimit(args.limit as number | undefined), selectedColumns(type, info));
 const one = (type: string, field: string, parentColumn: string): Resolver => (row, _args, ctx) =>
   ctx.loaders.one(type, field, row[parentColumn] as string);
 
@@ -81,6 +82,8 @@ export function createResolvers() {
       const [stats] = await ctx.db.query(
         `SELECT listings, active_listings, providers, escrows, open_escrows, renters, charges, volume::text, fees::text
            FROM "${ctx.schema}".market_stat WHERE id = 'global'`,
+        [],
+        { prepare: true },
       );
       return stats ?? { listings: 0, active_listings: 0, providers: 0, escrows: 0, open_escrows: 0, renters: 0, charges: 0, volume: "0", fees: "0" };
     },
@@ -118,30 +121,39 @@ export function createResolvers() {
       if (col !== field) types[spec.type][field] = (row) => row[col];
     }
   }
-  for (const r of RELATIONS) types[r.parent][r.field] = many(r.child, r.fk, column(r.parentField));
-  Object.assign(types.Account, {
-    participant: one("Participant", "address", "address"),
-    committeeMember: one("CommitteeMember", "address", "address"),
+  // Each relation or derived field with the columns of its row it reads (api/columns.ts: a relation page reads only
+  // the columns its selection needs).
+  const derive = (type: string, fields: Record<string, [Resolver, string[]]>) => {
+    for (const [field, [resolver, columns]] of Object.entries(fields)) {
+      types[type][field] = resolver;
+      needs(type, field, columns);
+    }
+  };
+  for (const r of RELATIONS) derive(r.parent, { [r.field]: [many(r.child, r.fk, column(r.parentField)), [column(r.parentField)]] });
+  derive("Account", {
+    participant: [one("Participant", "address", "address"), ["address"]],
+    committeeMember: [one("CommitteeMember", "address", "address"), ["address"]],
   });
-  Object.assign(types.Listing, {
-    averageRating: (row: Row) => ((row.rating_count as number) > 0 ? (row.rating_total as number) / (row.rating_count as number) : null),
-    providerAccount: one("Account", "address", "provider"),
+  derive("Listing", {
+    averageRating: [(row) => ((row.rating_count as number) > 0 ? (row.rating_total as number) / (row.rating_count as number) : null), ["rating_count", "rating_total"]],
+    providerAccount: [one("Account", "address", "provider"), ["provider"]],
   });
-  Object.assign(types.Escrow, {
-    remaining: (row: Row) => (BigInt(row.deposit as string) - BigInt(row.charged as string)).toString(),
-    listing: one("Listing", "id", "listing_id"),
-    renterAccount: one("Account", "address", "renter"),
-    rating: one("Rating", "escrowId", "id"),
+  derive("Escrow", {
+    remaining: [(row) => (BigInt(row.deposit as string) - BigInt(row.charged as string)).toString(), ["deposit", "charged"]],
+    listing: [one("Listing", "id", "listing_id"), ["listing_id"]],
+    renterAccount: [one("Account", "address", "renter"), ["renter"]],
+    rating: [one("Rating", "escrowId", "id"), ["id"]],
   });
-  Object.assign(types.Charge, {
-    escrow: one("Escrow", "id", "escrow_id"),
-    dispute: (row: Row, args: Record<string, unknown>, ctx: ApiContext) => (row.attested ? ctx.loaders.one("Dispute", "chargeId", row.charge_id as string) : null),
+  derive("Charge", {
+    escrow: [one("Escrow", "id", "escrow_id"), ["escrow_id"]],
+    dispute: [(row, _a, ctx) => (row.attested ? ctx.loaders.one("Dispute", "chargeId", row.charge_id as string) : null), ["attested", "charge_id"]],
   });
-  Object.assign(types.Proposal, {
-    state: (row: Row, _a: unknown, ctx: ApiContext) => stateOf(row, ctx.head()),
-    tally: (row: Row) => tally(row),
+  const tallyColumns = ["for_weight", "against_weight", "abstain_weight", "quorum", "vote_count"];
+  derive("Proposal", {
+    state: [(row, _a, ctx) => stateOf(row, ctx.head()), ["lifecycle", "vote_start", "vote_end", ...tallyColumns]],
+    tally: [(row) => tally(row), tallyColumns],
   });
-  Object.assign(types.Vote, { proposal: one("Proposal", "id", "proposal_id") });
+  derive("Vote", { proposal: [one("Proposal", "id", "proposal_id"), ["proposal_id"]] });
   types.ProposalTally = {
     forWeight: (t) => t.for_weight, againstWeight: (t) => t.against_weight, abstainWeight: (t) => t.abstain_weight,
     quorumReached: (t) => t.quorum_reached, voteCount: (t) => t.vote_count,

@@ -19,13 +19,17 @@ export interface Reply {
   failure?: string;
 }
 
-export async function post(url: string, query: string, timeoutMs = 60_000, headers: Record<string, string> = {}): Promise<Reply> {
+/** A GraphQL request: a document alone, or a document with variables (how the web app and typed clients ask). */
+export type GraphqlRequest = string | { query: string; variables: Record<string, unknown> };
+const bodyOf = (request: GraphqlRequest) => JSON.stringify(typeof request === "string" ? { query: request } : request);
+
+export async function post(url: string, query: GraphqlRequest, timeoutMs = 60_000, headers: Record<string, string> = {}): Promise<Reply> {
   const t0 = performance.now();
   try {
     const res = await fetch(url, {
       method: "POST",
       headers: { "content-type": "application/json", accept: "application/json", ...headers },
-      body: JSON.stringify({ query }),
+      body: bodyOf(query),
       signal: AbortSignal.timeout(timeoutMs),
     });
     const text = await res.text();
@@ -73,7 +77,7 @@ export interface Sequential extends Stats {
 }
 
 /** `runs` requests one after the other (after `warmup` unmeasured ones), stopping early after `maxSeconds`. */
-export async function sequential(url: string, make: (i: number) => string, runs: number, warmup: number, maxSeconds: number): Promise<Sequential> {
+export async function sequential(url: string, make: (i: number) => GraphqlRequest, runs: number, warmup: number, maxSeconds: number): Promise<Sequential> {
   for (let i = 0; i < warmup; i++) await post(url, make(i));
   const latencies: number[] = [];
   let errors = 0, bytes = 0;
@@ -112,7 +116,7 @@ export interface Concurrent {
  * autocannon for `seconds` with `connections` connections, each request a fresh query from `make` and the headers
  * of `headers` (e.g. its client's X-Forwarded-For).
  */
-export async function concurrent(url: string, make: (i: number) => string, connections: number, seconds: number, headers: (i: number) => Record<string, string> = () => ({})): Promise<Concurrent> {
+export async function concurrent(url: string, make: (i: number) => GraphqlRequest, connections: number, seconds: number, headers: (i: number) => Record<string, string> = () => ({})): Promise<Concurrent> {
   let i = 0;
   let graphqlErrors = 0;
   const r = await autocannon({
@@ -126,7 +130,7 @@ export async function concurrent(url: string, make: (i: number) => string, conne
         headers: { "content-type": "application/json", accept: "application/json" },
         setupRequest: (req) => {
           const n = i++;
-          return { ...req, headers: { ...req.headers, ...headers(n) }, body: JSON.stringify({ query: make(n) }) };
+          return { ...req, headers: { ...req.headers, ...headers(n) }, body: bodyOf(make(n)) };
         },
         onResponse: (status: number, body: string) => {
           if (status >= 200 && status < 300 && body.includes('"errors":')) graphqlErrors++;
@@ -173,7 +177,7 @@ export interface HostileResult {
 export async function hostile(
   url: string,
   query: string,
-  normal: (i: number) => string,
+  normal: (i: number) => GraphqlRequest,
   attempts: number,
   maxSeconds: number,
   alive: () => boolean,

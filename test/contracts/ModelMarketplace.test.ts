@@ -1592,8 +1592,13 @@ describe("ModelMarketplace", () => {
       };
       const clamp = (v: bigint, max: bigint) => (v < 0n ? 0n : v > max ? max : v);
 
+      // The staticCall that predicts an outcome and the transaction that follows must see the same block time: with
+      // the clock free, a busy machine lets a second pass between them and an expiry at exactly the limit flips.
+      const pinNextBlock = async () => time.setNextBlockTimestamp((await time.latest()) + 1);
+
       for (let i = 0; i < 160; i++) {
         const balance = await token.balanceOf(renter.address);
+        await pinNextBlock();
         const now = BigInt(await time.latest()) + 1n;
         const latest = now + MAX_ESCROW_DURATION;
         const expiresAt = clamp(pick([0n, 1n, now - 1n, now, now + 1n, latest - 1n, latest, latest + 1n, near(latest),
@@ -1623,11 +1628,13 @@ describe("ModelMarketplace", () => {
           const dl = pick([BigInt(await time.latest()) - 1n, BigInt(await time.latest()) + 600n, ethers.MaxUint256]);
           const sig = await signReceipt(marketplace, renter, { escrowId, cumulativeUnits, deadline: dl });
           const call = () => marketplace.chargeWithReceipt.staticCall(escrowId, cumulativeUnits, dl, sig);
+          await pinNextBlock();
           if ((await outcome(call)) && (executed = rand() < 0.7)) await marketplace.chargeWithReceipt(escrowId, cumulativeUnits, dl, sig);
         } else {
           const sequence = pick([0n, 1n, MAX_UINT64, randBits(64)]);
           await verifier.approve(escrowId, cumulativeUnits, sequence, DIGEST);
           const call = () => marketplace.chargeWithAttestation.staticCall(escrowId, cumulativeUnits, sequence, DIGEST, "0x");
+          await pinNextBlock();
           if ((await outcome(call)) && (executed = rand() < 0.7)) {
             await marketplace.chargeWithAttestation(escrowId, cumulativeUnits, sequence, DIGEST, "0x");
           }

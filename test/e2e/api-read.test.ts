@@ -16,7 +16,7 @@ import type { AddressInfo } from "node:net";
 import pino from "pino";
 import { keccak256, toBytes, type Address, type Hex } from "viem";
 import { loadApiConfig } from "../../api/config";
-import type { Database } from "../../api/db";
+import { createDatabase, type Database } from "../../api/db";
 import { column, entity, ENTITIES, RELATIONS } from "../../api/entities";
 import { listQuery } from "../../api/list";
 import { Loaders } from "../../api/loaders";
@@ -261,6 +261,59 @@ describe("API read side at scale", { timeout: 900_000 }, () => {
       assert.ok(api.db.statements - before <= 3, `${api.db.statements - before} statements`);
     } finally {
       await api.head.start();
+    }
+  });
+
+  test("relation pages that read only the selected columns answer exactly what a root list reading every column does", async () => {
+    // Every entity field of the child, plus its derived fields and relations (api/columns.ts must cover each).
+    const extra: Record<string, string> = {
+      Escrow: "remaining listing { id } renterAccount { address } rating { score } charges(limit: 2) { id amount }",
+      Charge: "escrow { id } dispute { chargeId }",
+      Listing: "averageRating providerAccount { address }",
+      Vote: "proposal { id state }",
+    };
+    const compared: Record<string, number> = {};
+    for (const r of RELATIONS) {
+      const parent = entity(r.parent);
+      const child = entity(r.child);
+      const selection = `${Object.keys(child.fields).join(" ")} ${extra[r.child] ?? ""}`;
+      const parents = (await data(`{ ${parent.list}(limit: 8) { items { ${r.parentField} ${r.field}(limit: 3) { ${selection} } } } }`))[parent.list].items;
+      for (const p of parents) {
+        const value = p[r.parentField];
+        const direct = (await data(`query($v: ${child.fields[r.fk].kind === "bigint" ? "BigInt" : "String"}!) { ${child.list}(where: { ${r.fk}: $v }, limit: 3) { items { ${selection} } } }`, { v: value }))[child.list].items;
+        assert.deepEqual(p[r.field], direct, `${r.parent}.${r.field} of ${value}`);
+        compared[`${r.parent}.${r.field}`] = (compared[`${r.parent}.${r.field}`] ?? 0) + direct.length;
+      }
+    }
+    for (const busy of ["Account.escrows", "Listing.escrows", "Escrow.charges", "Proposal.votes"]) assert.ok(compared[busy] > 0, `${busy}: no rows compared (${JSON.stringify(compared)})`);
+  });
+
+  test("fixed-shape statements run prepared (once per connection), and keep working when a view changes its columns", async () => {
+    const db = createDatabase(env.databaseUrl, { max: 1 }); // one connection: pg_prepared_statements is per session
+    const preparedNames = async () => (await db.pool.query(`SELECT name FROM pg_prepared_statements`)).rows.map((r) => r.name as string);
+    try {
+      await env.db.query(`CREATE SCHEMA IF NOT EXISTS prepared_test; CREATE OR REPLACE VIEW prepared_test.thing AS SELECT 1::int AS id, 'a'::text AS name`);
+      const sql = `SELECT * FROM prepared_test.thing WHERE id = ANY($1::int[])`;
+      assert.deepEqual(await db.query(sql, [[1]]), [{ id: 1, name: "a" }]);
+      assert.deepEqual(await preparedNames(), [], "unprepared by default (list SQL is shaped by the client)");
+      assert.deepEqual(await db.query(sql, [[1]], { prepare: true }), [{ id: 1, name: "a" }]);
+      assert.deepEqual(await db.query(sql, [[1]], { prepare: true }), [{ id: 1, name: "a" }]);
+      const names = await preparedNames();
+      assert.equal(names.length, 1, `one prepared statement for one text: ${names}`);
+      assert.match(names[0], /^prsm_[0-9a-f]{20}$/);
+      // A new indexer version republishes the view with another column: the plan's row type is gone, the statement
+      // is prepared again under a new name and answers with the new columns.
+      await env.db.query(`DROP VIEW prepared_test.thing; CREATE VIEW prepared_test.thing AS SELECT 1::int AS id, 'a'::text AS name, true AS extra`);
+      assert.deepEqual(await db.query(sql, [[1]], { prepare: true }), [{ id: 1, name: "a", extra: true }]);
+      assert.deepEqual(await db.query(sql, [[1]], { prepare: true }), [{ id: 1, name: "a", extra: true }]);
+      assert.equal((await preparedNames()).length, 2);
+      // The relation loaders ask for it.
+      await new Loaders(db, VIEWS).many("Escrow", "listingId", "1", 2);
+      await new Loaders(db, VIEWS).one("Listing", "id", "1");
+      assert.equal((await preparedNames()).length, 4);
+    } finally {
+      await db.close();
+      await env.db.query(`DROP SCHEMA IF EXISTS prepared_test CASCADE`);
     }
   });
 
