@@ -12,16 +12,20 @@
 import crypto from "node:crypto";
 import pg from "pg";
 
-/** Distinct statement texts one process prepares at most (the fixed set is a few dozen). */
-export const MAX_PREPARED = 256;
+/**
+ * Distinct statement texts one process prepares at most. The loaders' texts vary with the entity, the relation and
+ * the selected columns (api/columns.ts): a few dozen in practice, more from a client that varies its selections on
+ * purpose; past this bound a text runs unprepared, so each connection holds at most this many plans.
+ */
+export const MAX_PREPARED = 128;
 
 export interface QueryOptions {
   /**
    * Run as a named prepared statement: Postgres parses and plans it once per connection instead of on every call
-   * (planning a LATERAL over the views costs more than executing it). Only for SQL whose text comes from a fixed
+   * (planning a LATERAL over the views costs more than executing it). Only for SQL whose text comes from a small
    * set (the relation loaders, marketStats): every name stays prepared on every pooled connection for its life, so
-   * text shaped by client input (list filters) must not be prepared. Past MAX_PREPARED distinct texts a statement
-   * runs unprepared.
+   * text shaped by client filters (lists) is not prepared. Past MAX_PREPARED distinct texts a statement runs
+   * unprepared.
    */
   prepare?: boolean;
 }
@@ -154,8 +158,8 @@ export function createDatabase(url: string, opts: DatabaseOptions = {}): Databas
       return (await pool.query({ name, text: sql, values: params })).rows as T[];
     } catch (error) {
       // The indexer republished its views with other columns (a new version): Postgres refuses to run a statement
-      // prepared for the old row type on every connection that has it. The text gets a fresh name (prepared anew
-      // per connection; the old names stay allocated until their connections close) and runs once more.
+      // prepared for the old row type (and drops it) on every connection that has it. The text gets a fresh name,
+      // prepared anew on each connection, and runs once more.
       if ((error as { code?: string }).code !== "0A000") throw error;
       const renamed = `${name.slice(0, 25)}_${++generation}`;
       names.set(sql, renamed);

@@ -8,7 +8,8 @@ import DataLoader from "dataloader";
 import type { Database } from "./db";
 import { column, entity, type EntitySpec, type FieldKind } from "./entities";
 
-// A loader's SQL depends only on the entity, the field and its kind (keys and limit are parameters): a fixed set.
+// A loader's SQL depends only on the entity, the field and, for relation pages, the selected columns (keys and limit
+// are parameters): a small set, prepared (api/db.ts bounds how many texts one process prepares).
 const PREPARED = { prepare: true } as const;
 const SQL_ARRAY: Record<FieldKind, string> = { id: "text[]", hex: "text[]", text: "text[]", bigint: "numeric[]", int: "int[]", bool: "bool[]", json: "jsonb[]" };
 type Row = Record<string, unknown>;

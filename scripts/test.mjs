@@ -19,6 +19,8 @@ const e2eScript = path.join(root, "scripts", "test-e2e.sh");
 
 // The end-to-end files that start their chain on the e2e network's default port 8645 (config/networks.ts): they
 // must run one at a time, so they form one lane. Every other file picks ports of its own and runs in the other lane.
+// Fixed test ports stay below 32768, Linux's ephemeral range: any outgoing connection of the other lane may hold a
+// port up there, and Ponder, finding its port taken, silently listens on the next one.
 const SHARED_CHAIN_PORT_FILES = ["api-hostile", "api", "consensus", "indexer", "rental", "renter-proxy", "routing", "session-keys"].map((f) => `test/e2e/${f}.test.ts`);
 const allE2e = fs.readdirSync(path.join(root, "test", "e2e")).filter((f) => f.endsWith(".test.ts")).map((f) => `test/e2e/${f}`).sort();
 const otherE2e = allE2e.filter((f) => !SHARED_CHAIN_PORT_FILES.includes(f));

@@ -18,8 +18,8 @@ import { startIndexedChain, type IndexedChain } from "./indexed";
 import { systemBinary } from "../support/system-package";
 
 const CHAIN_PORT = 8645; // the e2e network's port (deployments/e2e); the files of one test lane run one at a time
-const PG_PORT = 54341;
-const PONDER_PORT = 42181;
+const PG_PORT = 15341;
+const PONDER_PORT = 16181;
 const REDIS_PORT = 6393;
 const API_PORT = 4393;
 const SCHEMA = "hostile_indexer";

@@ -19,8 +19,8 @@ import { runScenario, type ScenarioResult } from "./scenario";
 import { systemBinary } from "../support/system-package";
 
 const CHAIN_PORT = 8645;
-const PG_PORT = 54331;
-const PONDER_PORT = 42172;
+const PG_PORT = 15331;
+const PONDER_PORT = 16172;
 const REDIS_PORT = 6391;
 const API_PORT = 4391;
 const VIEWS = "prsm_api";

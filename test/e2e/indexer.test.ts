@@ -14,10 +14,10 @@ import { mineTransfers } from "./load";
 import { runScenario } from "./scenario";
 
 const CHAIN_PORT = 8645;
-const PG_PORT = 54330;
-const PONDER_PORT = 42170;
+const PG_PORT = 15330;
+const PONDER_PORT = 16170;
 const VIEWS = "prsm_e2e";
-const RESTART_PORT = 42171;
+const RESTART_PORT = 16171;
 const TRANSFERS = 1_000;
 const RESTART_VIEWS = "prsm_e2e_restart";
 let env: IndexedChain;

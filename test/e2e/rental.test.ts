@@ -42,8 +42,8 @@ import { startIndexedChain, type IndexedChain } from "./indexed";
 import { committeeDomain, postJson, PROVIDER, RENTER } from "./usage";
 
 const CHAIN_PORT = 8645;
-const PG_PORT = 54332;
-const PONDER_PORT = 42173;
+const PG_PORT = 15332;
+const PONDER_PORT = 16173;
 const NODE_PORTS = [8741, 8742, 8743, 8744];
 const ORCHESTRATOR_PORT = 8750;
 const GATEWAY_A_PORT = 8751; // the demo provider (account 18), listing 9

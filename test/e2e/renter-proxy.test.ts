@@ -26,8 +26,8 @@ import { PROVIDER, RENTER } from "./usage";
 import fs from "node:fs";
 
 const CHAIN_PORT = 8645;
-const PG_PORT = 54333;
-const PONDER_PORT = 42178;
+const PG_PORT = 15333;
+const PONDER_PORT = 16178;
 const NODE_PORTS = [8781, 8782, 8783, 8784];
 const ORCHESTRATOR_PORT = 8785;
 const GATEWAY_PORT = 8786;

@@ -19,7 +19,7 @@ import { deploymentsDir } from "../../config/deployments";
 import { account, domainOf, ROOT, waitFor } from "./harness";
 import { committeeDomain, RENTER } from "./usage";
 
-const PORTS = { RPC_PORT: 8646, PG_PORT: 54360, PONDER_PORT: 42210, API_PORT: 4510, CONSENSUS_PORT: 8821, ORCHESTRATOR_PORT: 8830, GATEWAY_PORT: 8831, WEB_PORT: 8832 };
+const PORTS = { RPC_PORT: 8646, PG_PORT: 15360, PONDER_PORT: 16210, API_PORT: 4510, CONSENSUS_PORT: 8821, ORCHESTRATOR_PORT: 8830, GATEWAY_PORT: 8831, WEB_PORT: 8832 };
 const ALL_PORTS = [...Object.values(PORTS), PORTS.CONSENSUS_PORT + 1, PORTS.CONSENSUS_PORT + 2, PORTS.CONSENSUS_PORT + 3];
 const DATA_DIR = path.join(ROOT, ".data-e2e", `start-${process.pid}`);
 let running: ChildProcess | undefined;
