@@ -70,6 +70,8 @@ interface ShapeResult {
   loadAfter?: number;
   /** The API process's CPU during the concurrent run, % of one core. */
   apiCpu?: number;
+  /** The whole machine's busy share (all cores, /proc/stat) during the concurrent run, %. */
+  machineBusy?: number;
   seconds?: number;
 }
 
@@ -80,6 +82,17 @@ function cpuSeconds(pid: number | undefined): number {
     return (Number(fields[11]) + Number(fields[12])) / 100;
   } catch {
     return 0;
+  }
+}
+
+/** Busy and total clock ticks of all cores so far (/proc/stat's first line; idle and iowait are not busy). */
+function machineTicks(): { busy: number; total: number } {
+  try {
+    const ticks = fs.readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1, 9).map(Number);
+    const total = ticks.reduce((a, b) => a + b, 0);
+    return { busy: total - ticks[3] - ticks[4], total };
+  } catch {
+    return { busy: 0, total: 0 };
   }
 }
 
@@ -272,9 +285,12 @@ async function main() {
       // Long enough for every connection to get a few answers of a slow shape (at most 30 s).
       const seconds = Math.max(SECONDS, Math.min(30, Math.ceil((3 * r.sequential.p50 * CONNECTIONS) / 1000)));
       const cpu0 = cpuSeconds(api.pid);
+      const machine0 = machineTicks();
       const t = performance.now();
       const c = await concurrent(URL, shape.make, CONNECTIONS, seconds, asClient);
       r.apiCpu = round((100 * (cpuSeconds(api.pid) - cpu0)) / ((performance.now() - t) / 1000), 0);
+      const machine1 = machineTicks();
+      r.machineBusy = round((100 * (machine1.busy - machine0.busy)) / Math.max(1, machine1.total - machine0.total), 0);
       r.seconds = seconds;
       log(`${shape.name}: ${CONNECTIONS} connections ${c.requestsPerSecond} req/s answered p50 ${c.p50} p97.5 ${c.p97_5} ms over ${seconds} s, API CPU ${r.apiCpu}% of a core (statuses ${JSON.stringify(c.statusCodes)}, GraphQL errors ${c.graphqlErrors}, errors ${c.errors}, timeouts ${c.timeouts})`);
       r.concurrent = c;
@@ -451,7 +467,7 @@ function writeResults(r: {
     const c = q.concurrent;
     const target = `p95 < ${q.targetMs} ms${q.minRps ? `; ≥ ${fmt(q.minRps)} req/s at ${CONNECTIONS}` : ""}`;
     const errs = q.sequential.errors + (c ? c.errors + c.non2xx + c.graphqlErrors : 0);
-    return `| ${q.name} | ${q.sequential.p50} | ${q.sequential.p95} | ${q.sequential.max} | ${c ? fmt(c.requestsPerSecond) : "-"} | ${c ? c.p97_5 : "-"} | ${q.apiCpu ?? "-"}% | ${errs}${q.sequential.firstError ? ` (${q.sequential.firstError.replace(/\|/g, "/").slice(0, 60)})` : ""} | ${target} | ${mark(q.met)} |`;
+    return `| ${q.name} | ${q.sequential.p50} | ${q.sequential.p95} | ${q.sequential.max} | ${c ? fmt(c.requestsPerSecond) : "-"} | ${c ? c.p97_5 : "-"} | ${q.apiCpu ?? "-"}% | ${q.machineBusy ?? "-"}% | ${errs}${q.sequential.firstError ? ` (${q.sequential.firstError.replace(/\|/g, "/").slice(0, 60)})` : ""} | ${target} | ${mark(q.met)} |`;
   });
   const hrows = r.hostile.map((h) => `| ${h.name.replace(/\|/g, "/")} | ${h.outcome} | ${h.statuses.join("/")} | ${h.codes.join(", ").replace(/\|/g, "/").slice(0, 80)} | ${h.latency.p50} | ${h.latency.max} | ${fmt(h.maxBytes)} | ${h.normal.p95} (n ${h.normal.n}${h.normal.errors ? `, ${h.normal.errors} errors` : ""}) | ${mark(h.met)} |`);
   const loads = r.dataset.tables.map((t) => `| ${t.table} | ${fmt(t.rows)} | ${t.seconds.toFixed(1)} | ${t.defaulted.join(", ") || "-"} |`);
@@ -477,11 +493,12 @@ the ${CONNECTIONS}-connection runs, on ${os.cpus().length} cores).
 
 Sequential: ${RUNS} requests one after the other (after 5 unmeasured; fewer when a shape passes ${SHAPE_MAX_S} s).
 ${CONNECTIONS} connections: autocannon for ${SECONDS} s (longer for a slow shape: 3 x its sequential p50 x ${CONNECTIONS}, at most 30 s);
-API CPU is the API process's CPU time meanwhile, in % of one core (it is one Node process). Latencies in ms. The nested listings shape is the biggest of
+API CPU is the API process's CPU time meanwhile, in % of one core (it is one Node process); machine is the busy share of
+all ${os.cpus().length} cores (API, Postgres, the load generator and anything else). Latencies in ms. The nested listings shape is the biggest of
 100x100x100, 100x100x10, ... the API accepted: ${r.nested}.${r.deepPages ? "" : " (Page 500 could not be reached: its row measures page 1.)"}
 
-| query | seq p50 | seq p95 | seq max | ${CONNECTIONS}-conn req/s | ${CONNECTIONS}-conn p97.5 | API CPU | errors | target | |
-|---|---|---|---|---|---|---|---|---|---|
+| query | seq p50 | seq p95 | seq max | ${CONNECTIONS}-conn req/s | ${CONNECTIONS}-conn p97.5 | API CPU | machine | errors | target | |
+|---|---|---|---|---|---|---|---|---|---|---|
 ${rows.join("\n")}
 
 The ${CONNECTIONS}-connection runs play ${CONNECTIONS} users behind one trusted reverse proxy (\`API_TRUSTED_PROXIES=1\`, each
