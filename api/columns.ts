@@ -18,9 +18,20 @@ export function needs(type: string, field: string, columns: string[]): void {
   fields.set(field, columns);
 }
 
+// graphql-js hands every row of a list the same fieldNodes array: one answer per field of a response, not per row.
+const memo = new WeakMap<readonly unknown[], { type: string; columns: string[] | undefined }>();
+
 /** The sorted column list the selection under `info` needs from rows of `type`, or undefined for all columns. */
 export function selectedColumns(type: string, info: GraphQLResolveInfo | undefined): string[] | undefined {
   if (!info) return undefined;
+  const known = memo.get(info.fieldNodes);
+  if (known && known.type === type) return known.columns;
+  const columns = computeColumns(type, info);
+  memo.set(info.fieldNodes, { type, columns });
+  return columns;
+}
+
+function computeColumns(type: string, info: GraphQLResolveInfo): string[] | undefined {
   const spec = entity(type);
   const columns = new Set<string>([...spec.key.map(column), column(spec.defaultOrder)]);
   const derived = NEEDS.get(type);
