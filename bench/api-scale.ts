@@ -290,7 +290,8 @@ async function main() {
       const c = await concurrent(URL, shape.make, CONNECTIONS, seconds, asClient);
       r.apiCpu = round((100 * (cpuSeconds(api.pid) - cpu0)) / ((performance.now() - t) / 1000), 0);
       const machine1 = machineTicks();
-      r.machineBusy = round((100 * (machine1.busy - machine0.busy)) / Math.max(1, machine1.total - machine0.total), 0);
+      // No /proc/stat (not Linux): no figure rather than a made-up 0 %.
+      r.machineBusy = machine1.total > machine0.total ? round((100 * (machine1.busy - machine0.busy)) / (machine1.total - machine0.total), 0) : undefined;
       r.seconds = seconds;
       log(`${shape.name}: ${CONNECTIONS} connections ${c.requestsPerSecond} req/s answered p50 ${c.p50} p97.5 ${c.p97_5} ms over ${seconds} s, API CPU ${r.apiCpu}% of a core (statuses ${JSON.stringify(c.statusCodes)}, GraphQL errors ${c.graphqlErrors}, errors ${c.errors}, timeouts ${c.timeouts})`);
       r.concurrent = c;
