@@ -36,7 +36,8 @@ function computeColumns(type: string, info: GraphQLResolveInfo): string[] | unde
   const columns = new Set<string>([...spec.key.map(column), column(spec.defaultOrder)]);
   const derived = NEEDS.get(type);
   const visit = (set: SelectionSetNode | undefined, depth: number): boolean => {
-    if (!set || depth > 10) return !!set;
+    // Deeper than this (fragments inside fragments) is not followed: every column, never a guess.
+    if (!set || depth > 10) return false;
     for (const selection of set.selections) {
       if (selection.kind === Kind.FIELD) {
         const name = selection.name.value;

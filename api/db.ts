@@ -158,8 +158,9 @@ export function createDatabase(url: string, opts: DatabaseOptions = {}): Databas
       return (await pool.query({ name, text: sql, values: params })).rows as T[];
     } catch (error) {
       // The indexer republished its views with other columns (a new version): Postgres refuses to run a statement
-      // prepared for the old row type (and drops it) on every connection that has it. The text gets a fresh name,
-      // prepared anew on each connection, and runs once more.
+      // prepared for the old row type on every connection that has it (the test in api-read.test.ts sees the stale
+      // one gone from pg_prepared_statements afterwards). The text gets a fresh name, prepared anew on each
+      // connection, and runs once more.
       if ((error as { code?: string }).code !== "0A000") throw error;
       const renamed = `${name.slice(0, 25)}_${++generation}`;
       names.set(sql, renamed);

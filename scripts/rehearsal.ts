@@ -65,7 +65,9 @@ export async function rehearse(options: { port?: number; log?: (line: string) =>
     SAFETY_COUNCIL_ADDRESS: account(COUNCIL).address,
   };
   const deploy = () => {
-    const run = spawnSync(BIN("hardhat"), ["deploy", "--network", NETWORK], { cwd: ROOT, env, encoding: "utf8", timeout: 600_000 });
+    // After npm test's compile stage the other test lane may be using the artifacts: no compile (harness.ts).
+    const noCompile = process.env.PRSM_CONTRACTS_COMPILED === "1" ? ["--no-compile"] : [];
+    const run = spawnSync(BIN("hardhat"), ["deploy", "--network", NETWORK, ...noCompile], { cwd: ROOT, env, encoding: "utf8", timeout: 600_000 });
     fs.appendFileSync(path.join(logDir, "deploy.log"), `${run.stdout}\n${run.stderr}\n`);
     return { ok: run.status === 0, output: `${run.stdout}\n${run.stderr}` };
   };

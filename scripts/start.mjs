@@ -188,18 +188,24 @@ async function main() {
   for (const [name, p] of Object.entries(ports)) {
     if (await portInUse(p)) throw new Error(`port ${p} (${name}) is already in use: is another npm start running? Stop it or set ${name.split(" ")[0]}`);
   }
-  log("compiling contracts (solc-js from the solc npm package, no download)...");
-  // Three compilation jobs (two contracts have their own optimizer settings): run them side by side. Hardhat's
-  // default is one job per core minus one, i.e. one at a time on a 2-core machine (47 s instead of 31 s).
-  const compile = spawnSync(bin("hardhat"), ["compile", "--quiet", "--concurrency", "3"], { cwd: root, stdio: "inherit" });
-  if (compile.status !== 0) throw new Error("compilation failed");
+  // `npm test` sets PRSM_CONTRACTS_COMPILED=1 after its compile stage: its other test lane may be deploying from the
+  // artifacts meanwhile, and even a no-op compile rewrites Hardhat's cache.
+  const precompiled = process.env.PRSM_CONTRACTS_COMPILED === "1";
+  if (precompiled) log("contracts compiled by npm test's compile stage (PRSM_CONTRACTS_COMPILED=1): not compiling");
+  else {
+    log("compiling contracts (solc-js from the solc npm package, no download)...");
+    // Three compilation jobs (two contracts have their own optimizer settings): run them side by side. Hardhat's
+    // default is one job per core minus one, i.e. one at a time on a 2-core machine (47 s instead of 31 s).
+    const compile = spawnSync(bin("hardhat"), ["compile", "--quiet", "--concurrency", "3"], { cwd: root, stdio: "inherit" });
+    if (compile.status !== 0) throw new Error("compilation failed");
+  }
 
   log(`starting the local chain on ${RPC_URL}...`);
   start("chain", bin("hardhat"), ["node", "--hostname", "127.0.0.1", "--port", String(port("RPC_PORT", 8545)), "--no-deploy"]);
   await until("the local chain", () => rpc("eth_chainId").then(() => true), 60_000);
 
   log("deploying and seeding the protocol (deploy scripts, fresh chain)...");
-  const deploy = spawnSync(bin("hardhat"), ["deploy", "--network", NETWORK, "--reset"], {
+  const deploy = spawnSync(bin("hardhat"), ["deploy", "--network", NETWORK, "--reset", "--no-compile"], {
     cwd: root,
     env: { ...process.env, ...RPC_ENV },
     encoding: "utf8",

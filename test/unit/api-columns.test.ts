@@ -60,3 +60,12 @@ test("a field with no column and no declared needs means every column", () => {
   assert.equal(selectedColumns("Escrow", info as never), undefined);
   assert.equal(selectedColumns("Escrow", undefined), undefined);
 });
+
+test("fragments nested deeper than it follows mean every column, not a partial list", async () => {
+  let nested = "amount dispute { chargeId }";
+  for (let i = 0; i < 12; i++) nested = `... on Charge { ${nested} }`;
+  const asked = await requested(`{ escrow(id: "1") { charges { id ${nested} } } }`);
+  assert.equal(asked["Charge.escrowId"], "*");
+  const shallow = await requested(`{ escrow(id: "1") { charges { id ... on Charge { ... on Charge { amount } } } } }`);
+  assert.deepEqual(shallow["Charge.escrowId"], ["amount", "id", "timestamp"]);
+});
