@@ -23,7 +23,7 @@ import { loadGenesis } from "../config/genesis";
 import { parametersFor } from "../config/parameters";
 import { requestDigest, responseDigest, signAuthorization, usageResultDigest } from "../workers/shared/authorization";
 import { encodeAttestation, signAttestation, signProviderReport } from "../workers/shared/usage-report";
-import { account, privateKeyOf, Processes, ROOT, waitFor } from "../test/e2e/harness";
+import { account, noCompileAfterTestStage, privateKeyOf, Processes, ROOT, waitFor } from "../test/e2e/harness";
 
 const NETWORK = "rehearsal";
 const CHAIN_ID = 80002;
@@ -65,9 +65,7 @@ export async function rehearse(options: { port?: number; log?: (line: string) =>
     SAFETY_COUNCIL_ADDRESS: account(COUNCIL).address,
   };
   const deploy = () => {
-    // After npm test's compile stage the other test lane may be using the artifacts: no compile (harness.ts).
-    const noCompile = process.env.PRSM_CONTRACTS_COMPILED === "1" ? ["--no-compile"] : [];
-    const run = spawnSync(BIN("hardhat"), ["deploy", "--network", NETWORK, ...noCompile], { cwd: ROOT, env, encoding: "utf8", timeout: 600_000 });
+    const run = spawnSync(BIN("hardhat"), ["deploy", "--network", NETWORK, ...noCompileAfterTestStage()], { cwd: ROOT, env, encoding: "utf8", timeout: 600_000 });
     fs.appendFileSync(path.join(logDir, "deploy.log"), `${run.stdout}\n${run.stderr}\n`);
     return { ok: run.status === 0, output: `${run.stdout}\n${run.stderr}` };
   };

@@ -85,6 +85,14 @@ export interface Chain {
   logDir: string;
 }
 
+/**
+ * `--no-compile` once `npm test`'s compile stage ran (PRSM_CONTRACTS_COMPILED=1): the other test lane may be reading
+ * the artifacts, and Hardhat rewrites its compile cache on every compile, even a no-op one.
+ */
+export function noCompileAfterTestStage(): string[] {
+  return process.env.PRSM_CONTRACTS_COMPILED === "1" ? ["--no-compile"] : [];
+}
+
 /** Starts a Hardhat node on `port` and deploys the protocol to it with the deploy scripts (network e2e). */
 export async function startChain(processes: Processes, port: number): Promise<Chain> {
   const logDir = fs.mkdtempSync(path.join(os.tmpdir(), "prsm-e2e-"));
@@ -92,10 +100,7 @@ export async function startChain(processes: Processes, port: number): Promise<Ch
   processes.spawn("chain", BIN("hardhat"), ["node", "--hostname", "127.0.0.1", "--port", String(port), "--no-deploy"], {}, path.join(logDir, "chain.log"));
   const publicClient = createPublicClient({ chain: hardhat, transport: http(rpcUrl), pollingInterval: 50 }) as PublicClient;
   await waitFor("the hardhat node", () => publicClient.getChainId(), 60_000, 200);
-  // After `npm test`'s compile stage (PRSM_CONTRACTS_COMPILED=1) the deploy must not compile: the other test lane
-  // may be reading the artifacts and Hardhat rewrites its compile cache on every compile, even a no-op one.
-  const noCompile = process.env.PRSM_CONTRACTS_COMPILED === "1" ? ["--no-compile"] : [];
-  const deploy = spawnSync(BIN("hardhat"), ["deploy", "--network", "e2e", "--reset", ...noCompile], {
+  const deploy = spawnSync(BIN("hardhat"), ["deploy", "--network", "e2e", "--reset", ...noCompileAfterTestStage()], {
     cwd: ROOT,
     env: { ...process.env, E2E_RPC_URL: rpcUrl },
     encoding: "utf8",

@@ -19,6 +19,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
+import { deploymentsDir } from "../../config/deployments";
 import { ConfigError, optionalEnv } from "../../config/env";
 import { FTNS_USD_MICROS } from "../../config/launch-models";
 
@@ -121,7 +122,7 @@ export function loadWebConfig(env: NodeJS.ProcessEnv = process.env): WebConfig {
     rpcUrl: rpc?.toString(),
     publicRpcUrl: publicRpc?.toString(),
     dist,
-    deploymentsDir: path.resolve(ROOT, optionalEnv("WEB_DEPLOYMENTS_DIR", env) ?? (env.PRSM_DEPLOYMENTS_DIR || "deployments")),
+    deploymentsDir: ((dir) => (dir ? path.resolve(ROOT, dir) : deploymentsDir(env)))(optionalEnv("WEB_DEPLOYMENTS_DIR", env)),
     maxBodyBytes: integer("WEB_MAX_BODY_BYTES", 1024 * 1024, env, 1, 64 * 1024 * 1024),
     upstreamTimeoutMs: integer("WEB_UPSTREAM_TIMEOUT_MS", 30_000, env, 1, 3_600_000),
     streamIdleTimeoutMs: integer("WEB_STREAM_IDLE_TIMEOUT_MS", 600_000, env, 1, 86_400_000),

@@ -13,8 +13,6 @@ export interface DeployedContract {
   abi: Abi;
 }
 
-const ROOT = path.resolve(__dirname, "..", "..");
-
 export function loadDeployment(network: string, name: string, addressVariable?: string): DeployedContract {
   const file = path.join(deploymentsDir(), network, `${name}.json`);
   if (!fs.existsSync(file)) {
