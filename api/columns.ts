@@ -6,7 +6,7 @@
  * Any field not accounted for makes the answer `undefined`, which means every column (`SELECT *`): a resolver
  * added without its `needs` entry is slower, never wrong.
  */
-import { Kind, type GraphQLResolveInfo, type SelectionSetNode } from "graphql";
+import { Kind, type FieldNode, type FragmentDefinitionNode, type GraphQLResolveInfo, type SelectionSetNode } from "graphql";
 import { column, entity } from "./entities";
 
 const NEEDS = new Map<string, Map<string, string[]>>();
@@ -26,12 +26,13 @@ export function selectedColumns(type: string, info: GraphQLResolveInfo | undefin
   if (!info) return undefined;
   const known = memo.get(info.fieldNodes);
   if (known && known.type === type) return known.columns;
-  const columns = computeColumns(type, info);
+  const columns = columnsFor(type, info.fieldNodes, info.fragments);
   memo.set(info.fieldNodes, { type, columns });
   return columns;
 }
 
-function computeColumns(type: string, info: GraphQLResolveInfo): string[] | undefined {
+/** The same for the field nodes of one selected field (api/tree.ts walks selections before any resolver runs). */
+export function columnsFor(type: string, fieldNodes: readonly FieldNode[], fragments: Record<string, FragmentDefinitionNode>): string[] | undefined {
   const spec = entity(type);
   const columns = new Set<string>([...spec.key.map(column), column(spec.defaultOrder)]);
   const derived = NEEDS.get(type);
@@ -48,12 +49,20 @@ function computeColumns(type: string, info: GraphQLResolveInfo): string[] | unde
       } else if (selection.kind === Kind.INLINE_FRAGMENT) {
         if (!visit(selection.selectionSet, depth + 1)) return false;
       } else {
-        const fragment = info.fragments[selection.name.value];
+        const fragment = fragments[selection.name.value];
         if (!fragment || !visit(fragment.selectionSet, depth + 1)) return false;
       }
     }
     return true;
   };
-  for (const node of info.fieldNodes) if (!visit(node.selectionSet, 0)) return undefined;
+  for (const node of fieldNodes) if (!visit(node.selectionSet, 0)) return undefined;
+  return [...columns].sort();
+}
+
+/** Every column a row of `type` may be read for: its fields' columns and those its derived fields declared. */
+export function allColumns(type: string): string[] {
+  const spec = entity(type);
+  const columns = new Set<string>(Object.keys(spec.fields).map(column));
+  for (const needed of NEEDS.get(type)?.values() ?? []) for (const c of needed) columns.add(c);
   return [...columns].sort();
 }

@@ -41,6 +41,7 @@ import {
   type GraphQLSchema,
   type OperationDefinitionNode,
   type SelectionSetNode,
+  visit,
 } from "graphql";
 import type { Plugin } from "graphql-yoga";
 import { checkLimit } from "./list";
@@ -64,6 +65,8 @@ export interface CostLimits {
 export interface Cost {
   rows: number;
   depth: number;
+  /** The variables did not coerce: the executor refuses the request; such a cost is never remembered. */
+  invalidVariables?: boolean;
 }
 
 /** Fields visited while measuring: beyond this the document itself is the attack (nested aliased fragments). */
@@ -90,7 +93,7 @@ export function measureCost(
   const operation = operationName ? operations.find((o) => o.name?.value === operationName) : operations.length === 1 ? operations[0] : undefined;
   if (!operation) return { rows: 0, depth: 0 }; // the executor reports the missing or ambiguous operation
   const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], rawVariables ?? {}, { maxErrors: 1 });
-  if (coerced.errors) return { rows: 0, depth: 0 }; // the executor reports bad variables, before any resolver runs
+  if (coerced.errors) return { rows: 0, depth: 0, invalidVariables: true }; // the executor reports them, before any resolver runs
   const variables = coerced.coerced;
   const root = operation.operation === "query" ? schema.getQueryType() : operation.operation === "subscription" ? schema.getSubscriptionType() : schema.getMutationType();
   if (!root) return { rows: 0, depth: 0 };
@@ -204,20 +207,37 @@ function limitOf(def: GraphQLField<unknown, unknown>, node: FieldNode, variables
 
 /**
  * measureCost, remembered per parsed document (yoga's parser cache hands the same DocumentNode to repeated queries)
- * and operation + variables: measuring costs 0.5-1.6 ms, most of a small query's CPU. Bounded per document.
+ * and operation + the variables the cost depends on: measuring costs 0.5-1.6 ms, most of a small query's CPU. Only
+ * variables read by a `limit` argument or a directive (@skip/@include) change the cost, so a document sent with a
+ * new `$address` each time (the web app's per-renter query) is measured once, not per request. Bounded per document.
  */
-const measured = new WeakMap<DocumentNode, Map<string, Cost | GraphQLError>>();
+const measured = new WeakMap<DocumentNode, { costVariables: string[]; costs: Map<string, Cost | GraphQLError> }>();
+
+/** Names of the variables used inside `limit` arguments or directive arguments anywhere in the document. */
+export function costVariables(document: DocumentNode): string[] {
+  const names = new Set<string>();
+  let inside = 0; // > 0 while visiting a `limit` argument or a directive
+  visit(document, {
+    Argument: {
+      enter: (node) => void (node.name.value === "limit" && inside++),
+      leave: (node) => void (node.name.value === "limit" && inside--),
+    },
+    Directive: { enter: () => void inside++, leave: () => void inside-- },
+    Variable: (node) => void (inside > 0 && names.add(node.name.value)),
+  });
+  return [...names].sort();
+}
 
 function cachedCost(schema: GraphQLSchema, document: DocumentNode, operationName: string | null | undefined, variables: Record<string, unknown> | null | undefined, limits: CostLimits): Cost {
   let perDocument = measured.get(document);
-  if (!perDocument) measured.set(document, (perDocument = new Map()));
+  if (!perDocument) measured.set(document, (perDocument = { costVariables: costVariables(document), costs: new Map() }));
   let key: string;
   try {
-    key = `${operationName ?? ""}\u0000${JSON.stringify(variables ?? {})}`;
+    key = `${operationName ?? ""}\u0000${JSON.stringify(perDocument.costVariables.map((name) => (variables && name in variables ? [variables[name]] : [])))}`;
   } catch {
     return measureCost(schema, document, operationName, variables, limits); // unserialisable variables: no cache
   }
-  let entry = perDocument.get(key);
+  let entry = perDocument.costs.get(key);
   if (entry === undefined) {
     try {
       entry = measureCost(schema, document, operationName, variables, limits);
@@ -225,8 +245,11 @@ function cachedCost(schema: GraphQLSchema, document: DocumentNode, operationName
       if (!(error instanceof GraphQLError)) throw error;
       entry = error;
     }
-    if (perDocument.size >= 256) perDocument.clear();
-    perDocument.set(key, entry);
+    // Bad variables measure as nothing (the executor refuses them): remembering that would let the same limits
+    // with good variables skip the model.
+    if (!(entry instanceof GraphQLError) && entry.invalidVariables) return entry;
+    if (perDocument.costs.size >= 256) perDocument.costs.clear();
+    perDocument.costs.set(key, entry);
   }
   if (entry instanceof GraphQLError) throw entry;
   return entry;

@@ -133,8 +133,11 @@ export function checkLimit(limit: number | null | undefined, max = MAX_LIMIT, wh
 
 export const checkRelationLimit = (limit: number | null | undefined) => checkLimit(limit, MAX_RELATION_LIMIT, "a relation's limit");
 
-/** SELECT for one page; `extra` adds fixed conditions (a relation's foreign key). */
-export function listQuery(schema: string, spec: EntitySpec, args: ListArgs, extra: { sql: string; params: unknown[] } | undefined) {
+/**
+ * SELECT for one page; `extra` adds fixed conditions (a relation's foreign key), `select` more select-list entries
+ * over the page's rows, aliased `t` (api/tree.ts: the relation pages selected below them).
+ */
+export function listQuery(schema: string, spec: EntitySpec, args: ListArgs, extra: { sql: string; params: unknown[] } | undefined, select = "") {
   const limit = checkLimit(args.limit);
   if (args.after && args.before) throw badInput("use either after or before, not both");
   const orderField = args.orderBy ?? spec.defaultOrder;
@@ -161,7 +164,7 @@ export function listQuery(schema: string, spec: EntitySpec, args: ListArgs, extr
   }
   const direction = ascending ? "ASC" : "DESC";
   const sql =
-    `SELECT * FROM "${schema}"."${spec.table}"` +
+    `SELECT t.*${select} FROM "${schema}"."${spec.table}" t` +
     (clauses.length ? ` WHERE ${clauses.join(" AND ")}` : "") +
     ` ORDER BY ${sortFields.map((s) => `"${column(s)}" ${direction}`).join(", ")} LIMIT ${limit + 1}`;
 

@@ -5,10 +5,11 @@
 import { GraphQLScalarType, Kind, type GraphQLResolveInfo } from "graphql";
 import { needs, selectedColumns } from "./columns";
 import { proposalState } from "../indexer/lib/proposal-state";
-import { column, ENTITIES, RELATIONS } from "./entities";
+import { column, ENTITIES, RELATIONS, type FieldKind } from "./entities";
 import type { Head } from "./head";
 import { badInput, checkLimit, checkRelationLimit, listQuery, type ListArgs } from "./list";
 import type { Loaders } from "./loaders";
+import { treeRows, treeSelect } from "./tree";
 import type { Database } from "./db";
 import { hasArg, involves, type EventFeed, type FeedEvent } from "./events";
 import { filter, pipe } from "graphql-yoga";
@@ -22,6 +23,7 @@ export interface ApiContext {
 }
 
 type Row = Record<string, unknown>;
+const SQL_TYPE: Record<FieldKind, string> = { id: "text", hex: "text", text: "text", bigint: "numeric", int: "int", bool: "bool", json: "jsonb" };
 type Resolver = (row: Row, args: Record<string, unknown>, ctx: ApiContext, info?: GraphQLResolveInfo) => unknown;
 
 const BigIntScalar = new GraphQLScalarType({
@@ -43,7 +45,9 @@ function parseBigInt(value: unknown): string {
 
 const JSONScalar = new GraphQLScalarType({ name: "JSON", serialize: (value) => value });
 
+// A relation page the root field's statement already read (api/tree.ts), or one statement per relation per request.
 const many = (type: string, field: string, parentColumn: string): Resolver => (row, args, ctx, info) =>
+  (info && treeRows(row, info.path.key)) ??
   ctx.loaders.many(type, field, row[parentColumn] as string, checkRelationLimit(args.limit as number | undefined), selectedColumns(type, info));
 const one = (type: string, field: string, parentColumn: string): Resolver => (row, _args, ctx) =>
   ctx.loaders.one(type, field, row[parentColumn] as string);
@@ -105,9 +109,17 @@ export function createResolvers() {
 
   for (const spec of ENTITIES) {
     const key = spec.key[0];
-    Query[spec.single] = (_r, args, ctx) => ctx.loaders.one(spec.type, key, args[key] as string);
-    Query[spec.list] = async (_r, args, ctx) => {
-      const q = listQuery(ctx.schema, spec, args as ListArgs, undefined);
+    const kind = spec.fields[key].kind;
+    Query[spec.single] = async (_r, args, ctx, info) => {
+      // With relations selected below it, the row and those relation pages in one statement (api/tree.ts).
+      const tree = info && args[key] !== null && args[key] !== undefined ? treeSelect(spec.type, info, ctx.schema) : "";
+      if (!tree) return ctx.loaders.one(spec.type, key, args[key] as string);
+      const value = kind === "hex" ? String(args[key]).toLowerCase() : args[key];
+      const [row] = await ctx.db.query(`SELECT t.*${tree} FROM "${ctx.schema}"."${spec.table}" t WHERE t."${column(key)}" = $1::${SQL_TYPE[kind]}`, [value], { prepare: true });
+      return row ?? null;
+    };
+    Query[spec.list] = async (_r, args, ctx, info) => {
+      const q = listQuery(ctx.schema, spec, args as ListArgs, undefined, info ? treeSelect(spec.type, info, ctx.schema, "t", true) : "");
       return q.toPage(await ctx.db.query(q.sql, q.params));
     };
   }

@@ -9,7 +9,7 @@ import net from "node:net";
 import pino from "pino";
 import { buildSchema, parse } from "graphql";
 import { loadApiConfig } from "../../api/config";
-import { measureCost, type CostLimits } from "../../api/cost";
+import { costVariables, measureCost, type CostLimits } from "../../api/cost";
 import { createApi, type Api } from "../../api/server";
 import { typeDefs } from "../../api/sdl";
 
@@ -123,6 +123,22 @@ describe("the server, with no database behind it", () => {
     times.sort((a, b) => a - b);
     console.log(`# refusal latency over yoga.fetch: median ${times[times.length >> 1].toFixed(2)} ms, max ${times[times.length - 1].toFixed(2)} ms`);
     assert.ok(times[times.length - 1] < 50, `slowest refusal ${times[times.length - 1]} ms`);
+  });
+
+  test("a cost is remembered per document and the variables it depends on (limits, directives), never for bad variables", async () => {
+    const doc = `query Q($n: Int, $a: String!, $skip: Boolean = false) { listings(limit: $n) { items { escrows(limit: 10) { charges(limit: 10) @skip(if: $skip) { id } } } } account(address: $a) { address } }`;
+    const send = async (variables: Record<string, unknown>) => {
+      const res = await api.yoga.fetch("http://api/graphql", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: doc, variables }) });
+      return { status: res.status, code: ((await res.json()) as { errors?: { extensions?: { code?: string } }[] }).errors?.[0]?.extensions?.code };
+    };
+    assert.deepEqual(costVariables(parse(doc)), ["n", "skip"], "only limit and directive variables count");
+    // A bad $a makes the variables invalid: measured as nothing, and that must not stand for the same $n later.
+    assert.notEqual((await send({ n: 100, a: 5 })).code, "QUERY_TOO_EXPENSIVE");
+    assert.deepEqual(await send({ n: 100, a: "0x01" }), { status: 400, code: "QUERY_TOO_EXPENSIVE" }, "100 x 10 x 10 rows");
+    assert.deepEqual(await send({ n: 100, a: "0x02" }), { status: 400, code: "QUERY_TOO_EXPENSIVE" }, "another address, same limits");
+    assert.equal((await send({ n: 1, a: "0x03" })).code, "DATABASE_UNAVAILABLE", "1 x 10 x 10 rows pass the model");
+    assert.equal((await send({ n: 100, a: "0x03", skip: true })).code, "DATABASE_UNAVAILABLE", "the charges skipped: 100 x 10 rows");
+    assert.deepEqual(await send({ n: 100, a: "0x04", skip: false }), { status: 400, code: "QUERY_TOO_EXPENSIVE" });
   });
 
   test("an allowed query against an unreachable database: 503 DATABASE_UNAVAILABLE, not a masked 200", async () => {

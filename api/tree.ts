@@ -1,0 +1,162 @@
+/**
+ * Relation trees: a root field's row (or page of rows) and the relation pages selected below it, read by ONE SQL
+ * statement instead of one per level. `account(address) { escrows { charges } }` was three statements (account,
+ * its escrows, their charges), each a round trip with its own parse, bind and row decoding in the API and an
+ * executor start in Postgres; at 1M escrows that per-statement cost, not the rows, bounded the per-renter query's
+ * throughput (bench/results/api-scale.md).
+ *
+ * Each selected one-to-many relation (entities.ts RELATIONS) becomes a correlated subquery that reads at most its
+ * `limit` rows per parent through the (fk, order, key) index, in the child's default order, and aggregates them
+ * into a JSON array under the column `__tree_<response key>`; relations below it nest the same way. Values keep
+ * the types pg gives a plain row (numerics as decimal strings, ints and booleans as JSON numbers and booleans,
+ * jsonb as objects), so the resolvers cannot tell a tree row from a loader row. The relation resolver
+ * (resolvers.ts) answers from `__tree_<key>` when present and falls back to the DataLoader otherwise: relations
+ * below a one-to-one hop (escrow { listing { escrows } }), a selection this module does not follow, or an
+ * out-of-range limit (the loader then reports it) take the loader path, never a wrong answer.
+ */
+import { getArgumentValues, getDirectiveValues, GraphQLIncludeDirective, GraphQLSkipDirective, Kind, type FieldNode, type GraphQLObjectType, type GraphQLResolveInfo, type SelectionSetNode } from "graphql";
+import { allColumns, columnsFor } from "./columns";
+import { column, entity, RELATIONS, type EntitySpec, type RelationSpec } from "./entities";
+import { MAX_RELATION_LIMIT } from "./list";
+
+export const TREE_PREFIX = "__tree_";
+
+interface TreeBranch {
+  /** The response key (alias or field name) the rows are answered under. */
+  key: string;
+  relation: RelationSpec;
+  limit: number;
+  columns: string[];
+  children: TreeBranch[];
+}
+
+/** json_build_object takes at most 100 arguments: 50 keys. */
+const MAX_KEYS = 50;
+/** Nesting followed at most (the cost model refuses deeper relation paths before any resolver runs). */
+const MAX_DEPTH = 6;
+
+/**
+ * The SQL select-list entries (`, (subquery) AS "__tree_x"`) for the relations selected under the root field in
+ * `info`, whose rows come from the table aliased `parent`; empty when nothing is selected that a tree can answer.
+ */
+export function treeSelect(type: string, info: GraphQLResolveInfo, schema: string, parent = "t", listItems = false): string {
+  const objectType = info.schema.getType(type) as GraphQLObjectType | undefined;
+  if (!objectType) return "";
+  // A page's rows sit under its `items` field.
+  const nodes = listItems ? itemsNodes(info.fieldNodes, info) : info.fieldNodes;
+  if (!nodes) return "";
+  const branches = collectBranches(objectType, nodes, info, 0);
+  return branches.map((b) => `, ${branchSql(b, parent, schema, 0)} AS "${TREE_PREFIX}${b.key}"`).join("");
+}
+
+/** The rows of the relation answered under response `key` of `row`, when the tree read them. */
+export function treeRows(row: Record<string, unknown>, key: string | number): Record<string, unknown>[] | undefined {
+  const rows = row[TREE_PREFIX + String(key)];
+  return Array.isArray(rows) ? rows : undefined;
+}
+
+/** The `items` field nodes of a page; undefined when `items` is selected under more than one response key. */
+function itemsNodes(fieldNodes: readonly FieldNode[], info: GraphQLResolveInfo): FieldNode[] | undefined {
+  const out: FieldNode[] = [];
+  const keys = new Set<string>();
+  const seen = new Set<string>();
+  const walk = (set: SelectionSetNode | undefined) => {
+    for (const s of set?.selections ?? []) {
+      if (!included(s, info)) continue;
+      if (s.kind === Kind.FIELD) {
+        if (s.name.value !== "items") continue;
+        out.push(s);
+        keys.add(s.alias?.value ?? "items");
+      } else if (s.kind === Kind.INLINE_FRAGMENT) walk(s.selectionSet);
+      else if (!seen.has(s.name.value)) {
+        seen.add(s.name.value);
+        walk(info.fragments[s.name.value]?.selectionSet);
+      }
+    }
+  };
+  for (const node of fieldNodes) walk(node.selectionSet);
+  // `items { escrows(limit: 1) } a: items { escrows(limit: 5) }` share their rows: one tree cannot answer both.
+  return keys.size === 1 ? out : undefined;
+}
+
+function included(node: { directives?: readonly unknown[] }, info: GraphQLResolveInfo): boolean {
+  if (!(node.directives as unknown[] | undefined)?.length) return true;
+  const skip = getDirectiveValues(GraphQLSkipDirective, node as never, info.variableValues);
+  if (skip?.if === true) return false;
+  const include = getDirectiveValues(GraphQLIncludeDirective, node as never, info.variableValues);
+  return include?.if !== false;
+}
+
+/** The executor's field collection for one object type: response key -> field nodes, fragments once. */
+function collectFields(type: GraphQLObjectType, fieldNodes: readonly FieldNode[], info: GraphQLResolveInfo): Map<string, FieldNode[]> | undefined {
+  const fields = new Map<string, FieldNode[]>();
+  let unsure = false; // a type condition other than this type (the schema has none today): no tree, never a guess
+  const seen = new Set<string>();
+  const walk = (set: SelectionSetNode | undefined) => {
+    for (const s of set?.selections ?? []) {
+      if (!included(s, info)) continue;
+      if (s.kind === Kind.FIELD) {
+        const key = s.alias?.value ?? s.name.value;
+        const list = fields.get(key);
+        if (list) list.push(s);
+        else fields.set(key, [s]);
+      } else if (s.kind === Kind.INLINE_FRAGMENT) {
+        if (!s.typeCondition || s.typeCondition.name.value === type.name) walk(s.selectionSet);
+        else unsure = true;
+      } else if (!seen.has(s.name.value)) {
+        seen.add(s.name.value);
+        const fragment = info.fragments[s.name.value];
+        if (fragment && fragment.typeCondition.name.value === type.name) walk(fragment.selectionSet);
+        else unsure = true;
+      }
+    }
+  };
+  for (const node of fieldNodes) walk(node.selectionSet);
+  return unsure ? undefined : fields;
+}
+
+function collectBranches(type: GraphQLObjectType, fieldNodes: readonly FieldNode[], info: GraphQLResolveInfo, depth: number): TreeBranch[] {
+  if (depth >= MAX_DEPTH) return [];
+  const branches: TreeBranch[] = [];
+  for (const [key, nodes] of collectFields(type, fieldNodes, info) ?? []) {
+    const relation = RELATIONS.find((r) => r.parent === type.name && r.field === nodes[0].name.value);
+    if (!relation) continue;
+    const def = type.getFields()[relation.field];
+    let limit: unknown;
+    try {
+      limit = getArgumentValues(def, nodes[0], info.variableValues).limit;
+    } catch {
+      continue; // the executor reports the bad argument
+    }
+    // Out of range: the loader path raises the resolvers' own LIMIT_OUT_OF_RANGE at the right path.
+    if (typeof limit !== "number" || !Number.isInteger(limit) || limit < 1 || limit > MAX_RELATION_LIMIT) continue;
+    const childType = info.schema.getType(relation.child) as GraphQLObjectType;
+    const columns = columnsFor(relation.child, nodes, info.fragments) ?? allColumns(relation.child);
+    const children = collectBranches(childType, nodes, info, depth + 1);
+    if (columns.length + children.length > MAX_KEYS) continue;
+    branches.push({ key, relation, limit, columns, children });
+  }
+  return branches;
+}
+
+/** Numerics (and ids, which may be numeric) as text: a JSON number would lose digits past 2^53. */
+function valueSql(spec: EntitySpec, alias: string, col: string): string {
+  const field = Object.entries(spec.fields).find(([name]) => column(name) === col)?.[1];
+  const plain = field && (field.kind === "int" || field.kind === "bool" || field.kind === "json" || field.kind === "text" || field.kind === "hex");
+  return plain ? `${alias}."${col}"` : `${alias}."${col}"::text`;
+}
+
+function branchSql(branch: TreeBranch, parent: string, schema: string, depth: number): string {
+  const spec = entity(branch.relation.child);
+  const alias = `r${depth}`;
+  const order = [spec.defaultOrder, ...spec.key.filter((k) => k !== spec.defaultOrder)].map((f) => `${alias}."${column(f)}"`).join(", ");
+  const pairs = branch.columns.map((c) => `'${c}', ${valueSql(spec, alias, c)}`);
+  for (const child of branch.children) pairs.push(`'${TREE_PREFIX}${child.key}', ${branchSql(child, alias, schema, depth + 1)}`);
+  // json_agg in the page's own order (__n numbers the rows the index scan returns, already in order).
+  return (
+    `(SELECT coalesce(json_agg(x.j ORDER BY x.n), '[]'::json) FROM (` +
+    `SELECT json_build_object(${pairs.join(", ")}) AS j, row_number() OVER (ORDER BY ${order}) AS n ` +
+    `FROM "${schema}"."${spec.table}" ${alias} WHERE ${alias}."${column(branch.relation.fk)}" = ${parent}."${column(branch.relation.parentField)}" ` +
+    `ORDER BY ${order} LIMIT ${branch.limit}) x)`
+  );
+}
