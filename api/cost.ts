@@ -7,7 +7,7 @@
  *   RELATION_LIMIT_EXCEEDED  a relation (a `limit` below the root) asks for more than `maxRelationLimit` rows
  *   RELATION_TOO_DEEP     more than `maxRelationDepth` object hops below the root field, or a type entered more than
  *                         `maxTypeRepeat` times on one path (listings{escrows{charges{escrow{listing{escrows...}}}}})
- *   RESPONSE_TOO_LARGE    (after execution) the serialised answer is larger than `maxResponseBytes`
+ *   RESPONSE_TOO_LARGE    (useResponseSizeCap, after execution) the serialised answer is larger than `maxResponseBytes`
  *
  * A `limit` is read as the executor would read it (graphql's own getArgumentValues: literal, variable, or the
  * argument's default in the schema), so the model follows the SDL; a list root field without a default falls back to
@@ -283,18 +283,32 @@ export function useRowCost(limits: CostLimits, onRefused?: (code: string) => voi
         // Execution errors come back as results; should one ever throw instead, the slot still returns.
         setTimeout(slot, 120_000).unref();
       }
-      return {
-        onExecuteDone({ result, setResult }) {
-          release?.();
-          if (!result || Symbol.asyncIterator in (result as object)) return; // subscriptions: one event at a time
-          // The row model bounds what is read; this bounds what is sent even when rows are wide (long metadata).
-          const bytes = Buffer.byteLength(JSON.stringify(result));
-          if (bytes > limits.maxResponseBytes) {
-            onRefused?.("RESPONSE_TOO_LARGE");
-            setResult({ errors: [costError(`the response would be ${bytes} bytes; at most ${limits.maxResponseBytes}: lower the limits`, "RESPONSE_TOO_LARGE", { maxBytes: limits.maxResponseBytes })] });
-          }
-        },
-      };
+      // Execution errors come back as results; the slot is returned once the answer is built.
+      return release ? { onExecuteDone: () => release?.() } : undefined;
+    },
+  };
+}
+
+/**
+ * The response-size cap, the last line of defence after the row model: it bounds what is sent even when rows are
+ * wide (long metadata). Read off the serialised answer's Content-Length (yoga serialises once; measuring by a second
+ * JSON.stringify cost a large answer's build time again), and answered as a coded 400 in the same media type.
+ * Streams (subscriptions, incremental delivery) carry no length and are not capped here.
+ */
+export function useResponseSizeCap(maxBytes: number, onRefused?: (code: string) => void): Plugin {
+  return {
+    onResponse({ response, setResponse, fetchAPI }) {
+      const length = Number(response.headers.get("content-length") ?? 0);
+      if (!(length > maxBytes)) return;
+      onRefused?.("RESPONSE_TOO_LARGE");
+      const error = costError(`the response would be ${length} bytes; at most ${maxBytes}: lower the limits`, "RESPONSE_TOO_LARGE", { maxBytes });
+      const { http: _http, ...extensions } = error.extensions;
+      setResponse(
+        new fetchAPI.Response(JSON.stringify({ errors: [{ message: error.message, extensions }] }), {
+          status: 400,
+          headers: { "content-type": response.headers.get("content-type") ?? "application/json; charset=utf-8" },
+        }),
+      );
     },
   };
 }

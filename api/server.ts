@@ -26,7 +26,7 @@ import type { Logger } from "pino";
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
 import { memoryStore, redisStore, resilient } from "./cache";
 import type { ApiConfig } from "./config";
-import { useRowCost } from "./cost";
+import { useResponseSizeCap, useRowCost } from "./cost";
 import { HeavyGate } from "./heavy";
 import { classifyDatabaseError, createDatabase, type Database } from "./db";
 import { EventFeed } from "./events";
@@ -191,6 +191,8 @@ export function createApi(config: ApiConfig, log: Logger): Api {
       return { db: scoped, feed, schema: config.viewsSchema, loaders: new Loaders(scoped, config.viewsSchema), head: () => head.head() };
     },
     plugins: [
+      // First, so that the metrics and the other response hooks see the refusal it may put in the answer's place.
+      useResponseSizeCap(config.cost.maxResponseBytes, (code) => metrics.costRefused.inc({ code })),
       rateLimit,
       concurrency,
       metrics.plugin(),

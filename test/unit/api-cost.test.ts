@@ -141,6 +141,23 @@ describe("the server, with no database behind it", () => {
     assert.deepEqual(await send({ n: 100, a: "0x04", skip: false }), { status: 400, code: "QUERY_TOO_EXPENSIVE" });
   });
 
+  test("an answer over API_MAX_RESPONSE_BYTES is a coded 400 in the media type asked for (introspection: no database)", async () => {
+    const capped = make({ API_MAX_RESPONSE_BYTES: "2000" });
+    const query = `{ __schema { types { name fields { name } } } }`;
+    for (const accept of ["application/json", "application/graphql-response+json"]) {
+      const res = await capped.yoga.fetch("http://api/graphql", { method: "POST", headers: { "content-type": "application/json", accept }, body: JSON.stringify({ query }) });
+      const body = (await res.json()) as { data?: unknown; errors?: { message: string; extensions?: { code?: string; maxBytes?: number } }[] };
+      assert.equal(res.status, 400, accept);
+      assert.match(String(res.headers.get("content-type")), new RegExp(accept.replace("+", "\\+")));
+      assert.equal(body.data, undefined);
+      assert.equal(body.errors?.[0].extensions?.code, "RESPONSE_TOO_LARGE");
+      assert.equal(body.errors?.[0].extensions?.maxBytes, 2000);
+    }
+    // Under the cap the same query answers.
+    const roomy = await make({ API_MAX_RESPONSE_BYTES: "10000000" }).yoga.fetch("http://api/graphql", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query }) });
+    assert.equal(roomy.status, 200);
+  });
+
   test("an allowed query against an unreachable database: 503 DATABASE_UNAVAILABLE, not a masked 200", async () => {
     const { status, body } = await post(api, `{ listings(limit: 1) { items { id } } }`);
     assert.equal(status, 503, JSON.stringify(body));
