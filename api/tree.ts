@@ -32,6 +32,7 @@ interface TreeBranch {
 
 /** json_build_object takes at most 100 arguments: 50 keys. */
 const MAX_KEYS = 50;
+const MAX_IDENTIFIER = 63;
 /** Nesting followed at most (the cost model refuses deeper relation paths before any resolver runs). */
 const MAX_DEPTH = 6;
 
@@ -120,7 +121,8 @@ function collectBranches(type: GraphQLObjectType, fieldNodes: readonly FieldNode
   const branches: TreeBranch[] = [];
   for (const [key, nodes] of collectFields(type, fieldNodes, info) ?? []) {
     const relation = RELATIONS.find((r) => r.parent === type.name && r.field === nodes[0].name.value);
-    if (!relation) continue;
+    // Postgres cuts identifiers at 63 bytes: two long aliases could meet under one column name.
+    if (!relation || TREE_PREFIX.length + key.length > MAX_IDENTIFIER) continue;
     const def = type.getFields()[relation.field];
     let limit: unknown;
     try {

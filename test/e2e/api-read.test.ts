@@ -289,6 +289,11 @@ describe("API read side at scale", { timeout: 900_000 }, () => {
     const aliased = (await data(`fragment C on Escrow { charges(limit: 1) { id } } query($l: BigInt!) { listing(id: $l) { a: escrows(limit: 1) { id ...C } b: escrows(limit: 3) { id c: charges(limit: 3) { id } } } }`, { l: escrow.listingId })).listing;
     assert.deepEqual(aliased.a.map((e: any) => e.id), aliased.b.slice(0, 1).map((e: any) => e.id));
     assert.deepEqual(aliased.a[0].charges, aliased.b[0].c.slice(0, 1));
+    // Aliases longer than a Postgres identifier, alike in their first 63 bytes: each still gets its own page.
+    const long = "x".repeat(70);
+    const longer = (await data(`query($l: BigInt!) { listing(id: $l) { ${long}1: escrows(limit: 1) { id } ${long}2: escrows(limit: 3) { id } } }`, { l: escrow.listingId })).listing;
+    assert.equal(longer[`${long}1`].length, 1);
+    assert.deepEqual(longer[`${long}2`], aliased.b.map((e: any) => ({ id: e.id })));
 
     api.head.stop(); // the head tracker shares the pool: only this query's statements are counted
     try {
