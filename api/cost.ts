@@ -198,7 +198,9 @@ function limitOf(def: GraphQLField<unknown, unknown>, node: FieldNode, variables
   if (!arg) return undefined;
   let value: unknown;
   try {
-    value = getArgumentValues(def, node, variables).limit;
+    // `limit` alone: the other arguments (a bad `where`) must not change what the limit reads as, since the cost
+    // is remembered keyed by the variables of limits and directives only.
+    value = getArgumentValues({ ...def, args: [arg] }, node, variables).limit;
   } catch {
     return null; // a bad argument: the executor refuses it before the resolver runs
   }
@@ -233,7 +235,7 @@ function cachedCost(schema: GraphQLSchema, document: DocumentNode, operationName
   if (!perDocument) measured.set(document, (perDocument = { costVariables: costVariables(document), costs: new Map() }));
   let key: string;
   try {
-    key = `${operationName ?? ""}\u0000${JSON.stringify(perDocument.costVariables.map((name) => (variables && name in variables ? [variables[name]] : [])))}`;
+    key = `${operationName ?? ""}\u0000${JSON.stringify(perDocument.costVariables.map((name) => (variables && Object.hasOwn(variables, name) ? [variables[name]] : [])))}`;
   } catch {
     return measureCost(schema, document, operationName, variables, limits); // unserialisable variables: no cache
   }
@@ -296,19 +298,40 @@ export function useRowCost(limits: CostLimits, onRefused?: (code: string) => voi
  * Streams (subscriptions, incremental delivery) carry no length and are not capped here.
  */
 export function useResponseSizeCap(maxBytes: number, onRefused?: (code: string) => void): Plugin {
+  const refusal = (bytes: number) => {
+    onRefused?.("RESPONSE_TOO_LARGE");
+    return costError(`the response would be ${bytes} bytes; at most ${maxBytes}: lower the limits`, "RESPONSE_TOO_LARGE", { maxBytes });
+  };
   return {
+    // A single result asked for as a stream (Accept: text/event-stream or multipart/mixed) is sent without a
+    // length: measured here instead, for those requests only.
+    onResultProcess({ request, result, setResult }) {
+      if (!result || Array.isArray(result) || Symbol.asyncIterator in (result as object)) return;
+      const accept = request.headers.get("accept") ?? "";
+      if (!/text\/event-stream|multipart\/mixed/i.test(accept)) return;
+      const bytes = Buffer.byteLength(JSON.stringify(result));
+      if (bytes > maxBytes) setResult({ errors: [refusal(bytes)] } as never);
+    },
     onResponse({ response, setResponse, fetchAPI }) {
       const length = Number(response.headers.get("content-length") ?? 0);
       if (!(length > maxBytes)) return;
-      onRefused?.("RESPONSE_TOO_LARGE");
-      const error = costError(`the response would be ${length} bytes; at most ${maxBytes}: lower the limits`, "RESPONSE_TOO_LARGE", { maxBytes });
+      const error = refusal(length);
       const { http: _http, ...extensions } = error.extensions;
-      setResponse(
-        new fetchAPI.Response(JSON.stringify({ errors: [{ message: error.message, extensions }] }), {
-          status: 400,
-          headers: { "content-type": response.headers.get("content-type") ?? "application/json; charset=utf-8" },
-        }),
-      );
+      // The answer's own headers (CORS among them: a browser must be able to read the refusal), a new length.
+      const headers: Record<string, string> = {};
+      response.headers.forEach((value, name) => {
+        if (name.toLowerCase() !== "content-length") headers[name] = value;
+      });
+      setResponse(new fetchAPI.Response(JSON.stringify({ errors: [{ message: error.message, extensions }] }), { status: 400, headers }));
     },
   };
+}
+
+/** Whether a result may be stored by the response cache: never one over the size cap (every hit would be refused). */
+export function withinResponseSize(result: unknown, maxBytes: number): boolean {
+  try {
+    return Buffer.byteLength(JSON.stringify(result)) <= maxBytes;
+  } catch {
+    return false;
+  }
 }

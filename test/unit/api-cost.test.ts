@@ -9,7 +9,7 @@ import net from "node:net";
 import pino from "pino";
 import { buildSchema, parse } from "graphql";
 import { loadApiConfig } from "../../api/config";
-import { costVariables, measureCost, type CostLimits } from "../../api/cost";
+import { costVariables, measureCost, withinResponseSize, type CostLimits } from "../../api/cost";
 import { createApi, type Api } from "../../api/server";
 import { typeDefs } from "../../api/sdl";
 
@@ -156,6 +156,45 @@ describe("the server, with no database behind it", () => {
     // Under the cap the same query answers.
     const roomy = await make({ API_MAX_RESPONSE_BYTES: "10000000" }).yoga.fetch("http://api/graphql", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query }) });
     assert.equal(roomy.status, 200);
+  });
+
+  test("the remembered cost cannot be poisoned: inherited variable names, or a bad argument beside the limit", async () => {
+    const send = async (query: string, variables: Record<string, unknown>) => {
+      const res = await api.yoga.fetch("http://api/graphql", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query, variables }) });
+      return ((await res.json()) as { errors?: { extensions?: { code?: string } }[] }).errors?.[0]?.extensions?.code;
+    };
+    // `constructor` left out (its default, 1) must not stand for an explicit null (the relation's default, 100).
+    const inherited = `query Q($constructor: Int = 1) { listings(limit: 30) { items { id escrows(limit: $constructor) { id } } } }`;
+    assert.equal(await send(inherited, {}), "DATABASE_UNAVAILABLE", "30 + 30 rows pass");
+    assert.equal(await send(inherited, { constructor: null }), "QUERY_TOO_EXPENSIVE", "30 + 30 x 100 rows");
+    // A bad `where` beside the limit must not make the limit read as the default, then be remembered for good values.
+    const beside = `query Q($x: String = "open") { escrows(where: { status_in: [$x, "closed"] }, limit: 1000) { items { id charges(limit: 12) { id } } } }`;
+    assert.equal(await send(beside, { x: null }), "QUERY_TOO_EXPENSIVE");
+    assert.equal(await send(beside, { x: "open" }), "QUERY_TOO_EXPENSIVE", "1,000 + 12,000 rows");
+  });
+
+  test("the size cap holds for a result asked for as a stream, and its refusal keeps the CORS headers", async () => {
+    const capped = make({ API_MAX_RESPONSE_BYTES: "2000" });
+    const query = `{ __schema { types { name fields { name } } } }`;
+    for (const accept of ["text/event-stream", "multipart/mixed"]) {
+      const res = await capped.yoga.fetch("http://api/graphql", { method: "POST", headers: { "content-type": "application/json", accept }, body: JSON.stringify({ query }) });
+      const text = await res.text();
+      assert.match(text, /RESPONSE_TOO_LARGE/, accept);
+      assert.doesNotMatch(text, /"__schema"/, `${accept}: no data`);
+      assert.ok(text.length < 2000, `${accept}: ${text.length} bytes`);
+    }
+    const res = await capped.yoga.fetch("http://api/graphql", { method: "POST", headers: { "content-type": "application/json", origin: "https://example.org" }, body: JSON.stringify({ query }) });
+    assert.equal(res.status, 400);
+    assert.equal(res.headers.get("access-control-allow-origin"), "https://example.org");
+    assert.equal(Number(res.headers.get("content-length")), Buffer.byteLength(await res.text()), "the refusal's own length");
+  });
+
+  test("the response cache keeps only answers within API_CACHE_MAX_ENTRY_BYTES and the size cap", () => {
+    assert.equal(withinResponseSize({ data: { x: "a".repeat(100) } }, 200), true);
+    assert.equal(withinResponseSize({ data: { x: "a".repeat(300) } }, 200), false);
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    assert.equal(withinResponseSize(cyclic, 200), false, "unserialisable: not kept");
   });
 
   test("an allowed query against an unreachable database: 503 DATABASE_UNAVAILABLE, not a masked 200", async () => {
