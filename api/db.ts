@@ -23,9 +23,10 @@ export interface QueryOptions {
   /**
    * Run as a named prepared statement: Postgres parses and plans it once per connection instead of on every call
    * (planning a LATERAL over the views costs more than executing it). Only for SQL whose text comes from a small
-   * set (the relation loaders, marketStats): every name stays prepared on every pooled connection for its life, so
-   * text shaped by client filters (lists) is not prepared. Past MAX_PREPARED distinct texts a statement runs
-   * unprepared.
+   * set (the relation loaders, marketStats, a root row's relation tree by key: its text follows the selection, not
+   * the values): every name stays prepared on every pooled connection for its life, so text shaped by client
+   * filters (lists) is not prepared. Past MAX_PREPARED distinct texts a statement runs unprepared (a client varying
+   * its selections on purpose can use up the slots: later texts are slower, never wrong).
    */
   prepare?: boolean;
 }

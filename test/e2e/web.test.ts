@@ -27,7 +27,8 @@ import path from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { toHex, type Hex } from "viem";
 import { mnemonicToAccount } from "viem/accounts";
-import { launchBrowser } from "./web/browser";
+import { chromiumMissing, launchBrowser } from "./web/browser";
+import { skipLoudly } from "../support/system-package";
 import { startStack, type Stack } from "./web/stack";
 import { installWallet, type WalletController } from "./web/wallet";
 
@@ -44,7 +45,8 @@ const STEP_TIMEOUT = 30_000;
 
 let browser: Browser | undefined;
 let stack: Stack | undefined;
-let skipped = false;
+/** Why the browser tests cannot run here (chromium missing), once known. */
+let skipped: string | undefined;
 const contexts: BrowserContext[] = [];
 const shots: string[] = [];
 let shotNumber = 0;
@@ -145,9 +147,11 @@ async function sendMessage(page: Page, text: string, answersBefore: number): Pro
 }
 
 before(async () => {
+  skipped = chromiumMissing();
+  if (skipped) return;
   browser = await launchBrowser();
   if (!browser) {
-    skipped = true;
+    skipped = "chromium did not start";
     return;
   }
   stack = await startStack();
@@ -166,7 +170,7 @@ after(async () => {
 });
 
 test("governance: the voter votes on the sample proposal and sees the tally move", { timeout: 90_000 }, guarded(async (t) => {
-  if (skipped) return t.skip("no chromium");
+  if (skipped) return skipLoudly(t, skipped);
   const t0 = Date.now();
   const step = (what: string) => console.log(`# governance: ${what} after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   const { page, wallet } = await open(stack!.accounts.voter.privateKey, "#/governance");
@@ -194,7 +198,7 @@ test("governance: the voter votes on the sample proposal and sees the tally move
 }));
 
 test("API down: a readable message and the page still renders", { timeout: 60_000 }, guarded(async (t) => {
-  if (skipped) return t.skip("no chromium");
+  if (skipped) return skipLoudly(t, skipped);
   const context = await browser!.newContext({ viewport: { width: 1280, height: 900 } });
   contexts.push(context);
   const page = await context.newPage();
@@ -209,7 +213,7 @@ test("API down: a readable message and the page still renders", { timeout: 60_00
 }));
 
 test("wrong chain: the banner's Switch button moves the wallet back", { timeout: 60_000 }, guarded(async (t) => {
-  if (skipped) return t.skip("no chromium");
+  if (skipped) return skipLoudly(t, skipped);
   const { page, wallet } = await open(RENTER4_KEY);
   await connect(page, wallet);
   await wallet.setChain(1);
@@ -223,7 +227,7 @@ test("wrong chain: the banner's Switch button moves the wallet back", { timeout:
 }));
 
 test("wallet rejection: declining the permit shows a sentence and sends nothing", { timeout: 60_000 }, guarded(async (t) => {
-  if (skipped) return t.skip("no chromium");
+  if (skipped) return skipLoudly(t, skipped);
   const { page, wallet } = await open(RENTER4_KEY, `#/listing/${stack!.demoListing}`);
   await connect(page, wallet);
   wallet.rejectNext("eth_signTypedData_v4");
@@ -237,7 +241,7 @@ test("wallet rejection: declining the permit shows a sentence and sends nothing"
 }));
 
 test("rent and chat: one signature opens an escrow, three streamed answers, settled charges", { timeout: 150_000 }, guarded(async (t) => {
-  if (skipped) return t.skip("no chromium");
+  if (skipped) return skipLoudly(t, skipped);
   const { page, wallet } = await open(RENTER3_KEY);
   mainPage = page;
   mainWallet = wallet;
@@ -309,7 +313,7 @@ test("rent and chat: one signature opens an escrow, three streamed answers, sett
 }));
 
 test("exhausted escrow: a tiny spend cap ends in a readable 402 message", { timeout: 120_000 }, guarded(async (t) => {
-  if (skipped) return t.skip("no chromium");
+  if (skipped) return skipLoudly(t, skipped);
   const { page, wallet } = await open(RENTER4_KEY, `#/listing/${stack!.demoListing}`);
   await connect(page, wallet);
   // 0.01 FTNS pays for about 100 tokens of the demo model: one short answer at most.
@@ -353,7 +357,7 @@ async function enabled(page: Page, testId: string, timeout = STEP_TIMEOUT): Prom
 }
 
 test("provide: a model listed from the Provide page shows on the market, then is repriced, paused and delisted", { timeout: 150_000 }, guarded(async (t) => {
-  if (skipped) return t.skip("no chromium");
+  if (skipped) return skipLoudly(t, skipped);
   const { page, wallet } = await open(PROVIDER5_KEY, "#/provide");
   await connect(page, wallet);
   const name = `E2E Provided Model ${Date.now().toString(36)}`;
@@ -419,7 +423,7 @@ test("provide: a model listed from the Provide page shows on the market, then is
 }));
 
 test("close and rate: after the expiry the escrow is closed and rated from the Account page", { timeout: 120_000 }, guarded(async (t) => {
-  if (skipped) return t.skip("no chromium");
+  if (skipped) return skipLoudly(t, skipped);
   if (!mainEscrow || !mainPage || !mainWallet) return t.skip("the rent-and-chat flow did not open an escrow");
   const page = mainPage;
   // Past the 1-hour expiry and the local 60 s settlement grace.

@@ -10,7 +10,7 @@
 import fs from "node:fs";
 import type { TestContext } from "node:test";
 import { chromium, type Browser, type LaunchOptions } from "playwright-core";
-import { REQUIRE_SYSTEM_PACKAGES, systemBinary } from "../../support/system-package";
+import { findBinary, missingReason, REQUIRE_SYSTEM_PACKAGES, systemBinary } from "../../support/system-package";
 
 export const CHROMIUM_ARGS = [
   "--no-sandbox",
@@ -38,6 +38,16 @@ export function chromiumPath(t?: TestContext): string | undefined {
   if (t) return systemBinary(t, "chromium");
   const why = "chromium is not installed (Debian: apt-get install chromium)";
   throw new Error(REQUIRE_SYSTEM_PACKAGES ? `${why}; PRSM_REQUIRE_SYSTEM_PACKAGES=1 requires it (.ci/run installs it)` : why);
+}
+
+/**
+ * For a suite that launches one browser in its `before` hook: why chromium cannot be found (each test then skips
+ * loudly with it), or undefined when it can. A CHROMIUM_PATH that does not exist throws, as does a missing chromium
+ * under PRSM_REQUIRE_SYSTEM_PACKAGES=1.
+ */
+export function chromiumMissing(): string | undefined {
+  if (process.env.CHROMIUM_PATH?.trim() || fs.existsSync("/usr/bin/chromium")) return chromiumPath() ? undefined : "chromium not found";
+  return findBinary("chromium") ? undefined : missingReason("chromium");
 }
 
 /** A headless chromium (no sandbox: containers and CI run as root), or undefined when `t` was skipped. */
