@@ -5,6 +5,7 @@
  */
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import http from "node:http";
 import net from "node:net";
 import pino from "pino";
 import { buildSchema, parse } from "graphql";
@@ -195,6 +196,31 @@ describe("the server, with no database behind it", () => {
     const cyclic: Record<string, unknown> = {};
     cyclic.self = cyclic;
     assert.equal(withinResponseSize(cyclic, 200), false, "unserialisable: not kept");
+  });
+
+  test("bodies are bounded by the HTTP handler: a chunked POST is 411, an oversize Content-Length 413 (yoga's own limit is off)", async () => {
+    const server = http.createServer(make({ API_BODY_LIMIT: "1000" }).handler);
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const port = (server.address() as net.AddressInfo).port;
+    const send = (headers: Record<string, string>, chunks: string[]) =>
+      new Promise<{ status: number; code?: string }>((resolve, reject) => {
+        const req = http.request({ host: "127.0.0.1", port, method: "POST", path: "/graphql", headers: { "content-type": "application/json", ...headers } }, (res) => {
+          let text = "";
+          res.on("data", (c) => (text += c));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, code: JSON.parse(text).errors?.[0]?.extensions?.code }));
+        });
+        req.on("error", reject);
+        for (const c of chunks) req.write(c);
+        req.end();
+      });
+    try {
+      const query = JSON.stringify({ query: `{ _meta { ready } }`, pad: "x".repeat(5000) });
+      assert.deepEqual(await send({ "transfer-encoding": "chunked" }, [query.slice(0, 100), query.slice(100)]), { status: 411, code: "LENGTH_REQUIRED" });
+      assert.deepEqual(await send({ "content-length": String(Buffer.byteLength(query)) }, [query]), { status: 413, code: "PAYLOAD_TOO_LARGE" });
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
   });
 
   test("an allowed query against an unreachable database: 503 DATABASE_UNAVAILABLE, not a masked 200", async () => {
