@@ -12,9 +12,9 @@
  * A `limit` is read as the executor would read it (graphql's own getArgumentValues: literal, variable, or the
  * argument's default in the schema), so the model follows the SDL; a list root field without a default falls back to
  * `defaultListSize` (what the resolvers use). A page wrapper's `limit` (listings(limit){items{...}}) applies to the
- * wrapper's list field, not to its pageInfo. Fields are collected like the executor collects them (same response key
- * merged, @skip/@include honoured, each fragment once per selection set), so a fragment spread many times costs once
- * and an alias costs again, as execution would.
+ * wrapper's list field, not to its pageInfo. Fields are collected like the executor collects them (api/selection.ts:
+ * same response key merged, @skip/@include honoured, each fragment once per selection set), so a fragment spread many
+ * times costs once and an alias costs again, as execution would.
  *
  * Hand-written rather than graphql-armor's costLimit (which ignores `limit`, the thing that decides how many rows a
  * query reads) or graphql-query-complexity (a new dependency, and it needs per-field estimator directives in the SDL
@@ -22,15 +22,11 @@
  */
 import {
   getArgumentValues,
-  getDirectiveValues,
   getNamedType,
   getNullableType,
   getVariableValues,
   GraphQLError,
-  GraphQLIncludeDirective,
   GraphQLList,
-  GraphQLSkipDirective,
-  isAbstractType,
   isObjectType,
   Kind,
   type DocumentNode,
@@ -45,6 +41,7 @@ import {
 } from "graphql";
 import type { Plugin } from "graphql-yoga";
 import { checkLimit } from "./list";
+import { collectFields, selectionSets } from "./selection";
 import { busyError, type HeavyGate } from "./heavy";
 
 export interface CostLimits {
@@ -103,46 +100,8 @@ export function measureCost(
   let visits = 0;
   const typesOnPath = new Map<string, number>();
 
-  const included = (node: { directives?: readonly unknown[] }) => {
-    if (!node.directives?.length) return true;
-    const skip = getDirectiveValues(GraphQLSkipDirective, node as never, variables);
-    if (skip?.if === true) return false;
-    const include = getDirectiveValues(GraphQLIncludeDirective, node as never, variables);
-    return include?.if !== false;
-  };
-
-  const applies = (typeCondition: string | undefined, type: GraphQLObjectType) => {
-    if (!typeCondition || typeCondition === type.name) return true;
-    const conditional = schema.getType(typeCondition);
-    return !!conditional && isAbstractType(conditional) && schema.isSubType(conditional, type);
-  };
-
-  /** The executor's field collection: response key -> field nodes (merged), fragments once per selection set. */
-  const collect = (type: GraphQLObjectType, set: SelectionSetNode, into: Map<string, FieldNode[]>, seen: Set<string>) => {
-    for (const s of set.selections) {
-      if (!included(s)) continue;
-      if (s.kind === Kind.FIELD) {
-        const key = s.alias?.value ?? s.name.value;
-        const list = into.get(key);
-        if (list) list.push(s);
-        else into.set(key, [s]);
-      } else if (s.kind === Kind.INLINE_FRAGMENT) {
-        if (applies(s.typeCondition?.name.value, type)) collect(type, s.selectionSet, into, seen);
-      } else {
-        const name = s.name.value;
-        if (seen.has(name)) continue;
-        seen.add(name);
-        const fragment = fragments[name];
-        if (fragment && applies(fragment.typeCondition.name.value, type)) collect(type, fragment.selectionSet, into, seen);
-      }
-    }
-  };
-
   const walk = (type: GraphQLObjectType, sets: readonly SelectionSetNode[], product: number, pending: number | undefined, depth: number, isRoot: boolean) => {
-    const fields = new Map<string, FieldNode[]>();
-    const seen = new Set<string>();
-    for (const set of sets) collect(type, set, fields, seen);
-    for (const nodes of fields.values()) {
+    for (const nodes of collectFields(schema, type, sets, fragments, variables).values()) {
       if (++visits > MAX_VISITS) throw costError(`the query selects more than ${MAX_VISITS} fields`, "QUERY_TOO_EXPENSIVE");
       const name = nodes[0].name.value;
       if (name.startsWith("__")) continue; // __typename and introspection: bounded by the schema, not by the data
@@ -178,9 +137,8 @@ export function measureCost(
         throw costError(`${returned.name} appears ${seenTimes} times on one path (at ${type.name}.${name}); at most ${limits.maxTypeRepeat}: a relation cycle`, "RELATION_TOO_DEEP", { max: limits.maxTypeRepeat });
       }
       maxDepth = Math.max(maxDepth, childDepth);
-      const subSets = nodes.map((n) => n.selectionSet).filter((s): s is SelectionSetNode => !!s);
       typesOnPath.set(returned.name, seenTimes);
-      walk(returned, subSets, here, childPending, childDepth, false);
+      walk(returned, selectionSets(nodes), here, childPending, childDepth, false);
       typesOnPath.set(returned.name, seenTimes - 1);
     }
   };

@@ -1,6 +1,7 @@
 /**
- * Per-request DataLoaders: every relation field of every row in a response is answered by one SQL statement per
- * relation, not one per row. A relation reads at most `limit` rows per parent: for each key, a LATERAL subquery
+ * Per-request DataLoaders: a relation field the root field's own statement did not read (api/tree.ts: relations
+ * below a one-to-one hop, and the one-to-one hops themselves) is answered by one SQL statement per relation, not
+ * one per row. A relation reads at most `limit` rows per parent: for each key, a LATERAL subquery
  * `fk = key ORDER BY <child's default order> LIMIT n` walks the index (fk, order, key) and stops after n rows. (A
  * window function over `fk = ANY(keys)` would read, and sort, every child row of every parent first.)
  */
@@ -11,7 +12,9 @@ import { column, entity, type EntitySpec, type FieldKind } from "./entities";
 // A loader's SQL depends only on the entity, the field and, for relation pages, the selected columns (keys and limit
 // are parameters): a small set, prepared (api/db.ts bounds how many texts one process prepares).
 const PREPARED = { prepare: true } as const;
-const SQL_ARRAY: Record<FieldKind, string> = { id: "text[]", hex: "text[]", text: "text[]", bigint: "numeric[]", int: "int[]", bool: "bool[]", json: "jsonb[]" };
+/** The SQL type of a key of each kind (a root row by key, api/resolvers.ts; arrays of them here). */
+export const SQL_TYPE: Record<FieldKind, string> = { id: "text", hex: "text", text: "text", bigint: "numeric", int: "int", bool: "bool", json: "jsonb" };
+const SQL_ARRAY = Object.fromEntries(Object.entries(SQL_TYPE).map(([kind, type]) => [kind, `${type}[]`])) as Record<FieldKind, string>;
 type Row = Record<string, unknown>;
 
 export class Loaders {
@@ -88,6 +91,7 @@ export class Loaders {
   }
 }
 
-function orderColumns(spec: EntitySpec): string {
-  return [spec.defaultOrder, ...spec.key.filter((k) => k !== spec.defaultOrder)].map((f) => `t."${column(f)}"`).join(", ");
+/** The child's default order, then its key: the order of a relation page and of its (fk, order, key) index. */
+export function orderColumns(spec: EntitySpec, alias = "t"): string {
+  return [spec.defaultOrder, ...spec.key.filter((k) => k !== spec.defaultOrder)].map((f) => `${alias}."${column(f)}"`).join(", ");
 }

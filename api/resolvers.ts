@@ -1,14 +1,15 @@
 /**
- * Resolvers. Root fields for every entity come from entities.ts (one row by key, a page of rows); relations go
- * through the request's DataLoaders; a row's camelCase fields read Ponder's snake_case columns.
+ * Resolvers. Root fields for every entity come from entities.ts (one row by key, a page of rows), with the
+ * relation pages selected below them in the same statement (api/tree.ts); other relations go through the
+ * request's DataLoaders; a row's camelCase fields read Ponder's snake_case columns.
  */
 import { GraphQLScalarType, Kind, type GraphQLResolveInfo } from "graphql";
 import { needs, selectedColumns } from "./columns";
 import { proposalState } from "../indexer/lib/proposal-state";
-import { column, ENTITIES, RELATIONS, type FieldKind } from "./entities";
+import { column, ENTITIES, RELATIONS } from "./entities";
 import type { Head } from "./head";
 import { badInput, checkLimit, checkRelationLimit, listQuery, type ListArgs } from "./list";
-import type { Loaders } from "./loaders";
+import { SQL_TYPE, type Loaders } from "./loaders";
 import { treeRows, treeSelect } from "./tree";
 import type { Database } from "./db";
 import { hasArg, involves, type EventFeed, type FeedEvent } from "./events";
@@ -23,7 +24,6 @@ export interface ApiContext {
 }
 
 type Row = Record<string, unknown>;
-const SQL_TYPE: Record<FieldKind, string> = { id: "text", hex: "text", text: "text", bigint: "numeric", int: "int", bool: "bool", json: "jsonb" };
 type Resolver = (row: Row, args: Record<string, unknown>, ctx: ApiContext, info?: GraphQLResolveInfo) => unknown;
 
 const BigIntScalar = new GraphQLScalarType({
@@ -119,7 +119,7 @@ export function createResolvers() {
       return row ?? null;
     };
     Query[spec.list] = async (_r, args, ctx, info) => {
-      const q = listQuery(ctx.schema, spec, args as ListArgs, undefined, info ? treeSelect(spec.type, info, ctx.schema, "t", true) : "");
+      const q = listQuery(ctx.schema, spec, args as ListArgs, undefined, info ? treeSelect(spec.type, info, ctx.schema, true) : "");
       return q.toPage(await ctx.db.query(q.sql, q.params));
     };
   }

@@ -14,12 +14,14 @@
  * below a one-to-one hop (escrow { listing { escrows } }), a selection this module does not follow, or an
  * out-of-range limit (the loader then reports it) take the loader path, never a wrong answer.
  */
-import { getArgumentValues, getDirectiveValues, GraphQLIncludeDirective, GraphQLSkipDirective, Kind, type FieldNode, type GraphQLObjectType, type GraphQLResolveInfo, type SelectionSetNode } from "graphql";
+import { getArgumentValues, getNamedType, type FieldNode, type GraphQLObjectType, type GraphQLResolveInfo } from "graphql";
 import { allColumns, columnsFor } from "./columns";
 import { column, entity, RELATIONS, type EntitySpec, type RelationSpec } from "./entities";
 import { MAX_RELATION_LIMIT } from "./list";
+import { orderColumns } from "./loaders";
+import { collectFields, selectionSets } from "./selection";
 
-export const TREE_PREFIX = "__tree_";
+const TREE_PREFIX = "__tree_";
 
 interface TreeBranch {
   /** The response key (alias or field name) the rows are answered under. */
@@ -38,16 +40,17 @@ const MAX_DEPTH = 6;
 
 /**
  * The SQL select-list entries (`, (subquery) AS "__tree_x"`) for the relations selected under the root field in
- * `info`, whose rows come from the table aliased `parent`; empty when nothing is selected that a tree can answer.
+ * `info` (with `listItems`, under its page's `items`), whose rows come from the table aliased `t`; empty when
+ * nothing is selected that a tree can answer.
  */
-export function treeSelect(type: string, info: GraphQLResolveInfo, schema: string, parent = "t", listItems = false): string {
+export function treeSelect(type: string, info: GraphQLResolveInfo, schema: string, listItems = false): string {
   const objectType = info.schema.getType(type) as GraphQLObjectType | undefined;
   if (!objectType) return "";
   // A page's rows sit under its `items` field.
-  const nodes = listItems ? itemsNodes(info.fieldNodes, info) : info.fieldNodes;
+  const nodes = listItems ? itemsNodes(info) : info.fieldNodes;
   if (!nodes) return "";
   const branches = collectBranches(objectType, nodes, info, 0);
-  return branches.map((b) => `, ${branchSql(b, parent, schema, 0)} AS "${TREE_PREFIX}${b.key}"`).join("");
+  return branches.map((b) => `, ${branchSql(b, "t", schema, 0)} AS "${TREE_PREFIX}${b.key}"`).join("");
 }
 
 /** The rows of the relation answered under response `key` of `row`, when the tree read them. */
@@ -56,70 +59,18 @@ export function treeRows(row: Record<string, unknown>, key: string | number): Re
   return Array.isArray(rows) ? rows : undefined;
 }
 
-/** The `items` field nodes of a page; undefined when `items` is selected under more than one response key. */
-function itemsNodes(fieldNodes: readonly FieldNode[], info: GraphQLResolveInfo): FieldNode[] | undefined {
-  const out: FieldNode[] = [];
-  const keys = new Set<string>();
-  const seen = new Set<string>();
-  const walk = (set: SelectionSetNode | undefined) => {
-    for (const s of set?.selections ?? []) {
-      if (!included(s, info)) continue;
-      if (s.kind === Kind.FIELD) {
-        if (s.name.value !== "items") continue;
-        out.push(s);
-        keys.add(s.alias?.value ?? "items");
-      } else if (s.kind === Kind.INLINE_FRAGMENT) walk(s.selectionSet);
-      else if (!seen.has(s.name.value)) {
-        seen.add(s.name.value);
-        walk(info.fragments[s.name.value]?.selectionSet);
-      }
-    }
-  };
-  for (const node of fieldNodes) walk(node.selectionSet);
+/** The `items` field nodes of a page; undefined when `items` is selected under more than one response key (or none). */
+function itemsNodes(info: GraphQLResolveInfo): FieldNode[] | undefined {
+  const page = getNamedType(info.returnType) as GraphQLObjectType;
+  const items = [...collectFields(info.schema, page, selectionSets(info.fieldNodes), info.fragments, info.variableValues).values()].filter((nodes) => nodes[0].name.value === "items");
   // `items { escrows(limit: 1) } a: items { escrows(limit: 5) }` share their rows: one tree cannot answer both.
-  return keys.size === 1 ? out : undefined;
-}
-
-function included(node: { directives?: readonly unknown[] }, info: GraphQLResolveInfo): boolean {
-  if (!(node.directives as unknown[] | undefined)?.length) return true;
-  const skip = getDirectiveValues(GraphQLSkipDirective, node as never, info.variableValues);
-  if (skip?.if === true) return false;
-  const include = getDirectiveValues(GraphQLIncludeDirective, node as never, info.variableValues);
-  return include?.if !== false;
-}
-
-/** The executor's field collection for one object type: response key -> field nodes, fragments once. */
-function collectFields(type: GraphQLObjectType, fieldNodes: readonly FieldNode[], info: GraphQLResolveInfo): Map<string, FieldNode[]> | undefined {
-  const fields = new Map<string, FieldNode[]>();
-  let unsure = false; // a type condition other than this type (the schema has none today): no tree, never a guess
-  const seen = new Set<string>();
-  const walk = (set: SelectionSetNode | undefined) => {
-    for (const s of set?.selections ?? []) {
-      if (!included(s, info)) continue;
-      if (s.kind === Kind.FIELD) {
-        const key = s.alias?.value ?? s.name.value;
-        const list = fields.get(key);
-        if (list) list.push(s);
-        else fields.set(key, [s]);
-      } else if (s.kind === Kind.INLINE_FRAGMENT) {
-        if (!s.typeCondition || s.typeCondition.name.value === type.name) walk(s.selectionSet);
-        else unsure = true;
-      } else if (!seen.has(s.name.value)) {
-        seen.add(s.name.value);
-        const fragment = info.fragments[s.name.value];
-        if (fragment && fragment.typeCondition.name.value === type.name) walk(fragment.selectionSet);
-        else unsure = true;
-      }
-    }
-  };
-  for (const node of fieldNodes) walk(node.selectionSet);
-  return unsure ? undefined : fields;
+  return items.length === 1 ? items[0] : undefined;
 }
 
 function collectBranches(type: GraphQLObjectType, fieldNodes: readonly FieldNode[], info: GraphQLResolveInfo, depth: number): TreeBranch[] {
   if (depth >= MAX_DEPTH) return [];
   const branches: TreeBranch[] = [];
-  for (const [key, nodes] of collectFields(type, fieldNodes, info) ?? []) {
+  for (const [key, nodes] of collectFields(info.schema, type, selectionSets(fieldNodes), info.fragments, info.variableValues)) {
     const relation = RELATIONS.find((r) => r.parent === type.name && r.field === nodes[0].name.value);
     // Postgres cuts identifiers at 63 bytes: two long aliases could meet under one column name.
     if (!relation || TREE_PREFIX.length + key.length > MAX_IDENTIFIER) continue;
@@ -158,7 +109,7 @@ function valueSql(spec: EntitySpec, alias: string, col: string): string {
 function branchSql(branch: TreeBranch, parent: string, schema: string, depth: number): string {
   const spec = entity(branch.relation.child);
   const alias = `r${depth}`;
-  const order = [spec.defaultOrder, ...spec.key.filter((k) => k !== spec.defaultOrder)].map((f) => `${alias}."${column(f)}"`).join(", ");
+  const order = orderColumns(spec, alias);
   const pairs = branch.columns.map((c) => `'${c}', ${valueSql(spec, alias, c)}`);
   for (const child of branch.children) pairs.push(`'${TREE_PREFIX}${child.key}', ${branchSql(child, alias, schema, depth + 1)}`);
   // json_agg takes the rows in the order the ordered, limited subquery yields them (one scan feeding one aggregate,
